@@ -1,0 +1,5 @@
+import sys
+
+from daskhpc.cli import main
+
+sys.exit(main())

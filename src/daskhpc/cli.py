@@ -1,0 +1,205 @@
+"""Command line: parse the arguments and hand over to the command's module. Nothing else.
+
+Standard library only, and command modules are imported lazily: `setup` runs in the bootstrap
+Python before any environment exists, and `--help` must stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, NoReturn, Optional, Sequence
+
+from daskhpc import __version__
+from daskhpc.errors import DaskhpcError
+
+# command -> module with `run(args: argparse.Namespace) -> int`
+COMMAND_MODULES = {
+    "setup": "daskhpc.install.setup_command",
+    "remove": "daskhpc.install.remove_command",
+    "start": "daskhpc.cluster.start",
+    "stop": "daskhpc.cluster.stop",
+    "status": "daskhpc.cluster.status",
+}
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad input gets one line saying what is wrong and where to look, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def _add_setup_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "micromamba", "mamba", "conda", "venv"],
+        default="auto",
+        help="how to build the environment (default: the first of micromamba, mamba, conda, venv)",
+    )
+    parser.add_argument("--prefix", help="environment location (default: per backend)")
+    parser.add_argument("--name", help="conda environment name (conda backends; default: dask)")
+    parser.add_argument("--python", help="Python for the venv backend (default: the one running)")
+    parser.add_argument("--bin-dir", help="where to put the wrappers (default: ~/bin)")
+    parser.add_argument("--kernel-name", default="dask", help="kernel id (default: dask)")
+    parser.add_argument(
+        "--display-name", default="Python (Dask)", help='kernel name shown in Jupyter'
+    )
+    parser.add_argument(
+        "--system", action="store_true", help="install for all users (admin; see README)"
+    )
+    parser.add_argument("--kernel-dir", help="with --system: Jupyter data dir for the kernel")
+    parser.add_argument("--modulefiles-dir", help="with --system: write Lmod/Tcl modulefiles here")
+    parser.add_argument(
+        "--add-to-path", action="store_true", help="add the bin dir to PATH in ~/.bashrc"
+    )
+    parser.add_argument("--update", action="store_true", help="rebuild from the current lock")
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask, assume yes")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+
+
+def _add_remove_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep-env", action="store_true", help="keep the environment itself")
+    parser.add_argument("--system", action="store_true", help="remove a --system install")
+    parser.add_argument("--prefix", help="with --system: the prefix given at install")
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask, assume yes")
+    parser.add_argument("--dry-run", action="store_true", help="print what would go, change nothing")
+
+
+def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--launcher",
+        choices=["auto", "local", "ssh", "mpi", "srun"],
+        default="auto",
+        help="how to start workers on the nodes (default: auto, and says why)",
+    )
+    nodes = parser.add_mutually_exclusive_group()
+    nodes.add_argument("--hostfile", help="file of node names, one per line (`host slots=N` ok)")
+    nodes.add_argument("--hosts", help="comma-separated node names")
+    parser.add_argument("--workers-per-node", type=_positive_int)
+    parser.add_argument("--threads-per-worker", type=_positive_int)
+    parser.add_argument("--memory-limit", help="per worker, e.g. 4GiB (default: node memory / workers)")
+    parser.add_argument("--interface", help="network interface for all traffic, e.g. ib0")
+    parser.add_argument("--scheduler-file", help="default: ~/dask-scheduler.json")
+    parser.add_argument("--local-directory", help="node-local scratch for worker files")
+    parser.add_argument(
+        "--min-workers", type=_non_negative_int,
+        help="continue when at least this many workers connect (default: all)",
+    )
+    parser.add_argument(
+        "--timeout", type=_positive_float, default=120.0,
+        help="seconds to wait for the workers (default: 120)",
+    )
+    parser.add_argument("--no-nanny", action="store_true", help="workers without a nanny process")
+    parser.add_argument("--no-tls", action="store_true", help="plain tcp:// (debugging only)")
+    parser.add_argument(
+        "--jobs", type=_non_negative_int, default=0,
+        help="also submit this many batch jobs of workers that join the cluster",
+    )
+
+
+def _add_cluster_choice(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cluster_id", nargs="?", help="which cluster (default: the latest)")
+
+
+def _add_stop_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_cluster_choice(parser)
+    parser.add_argument("--all", action="store_true", help="stop every cluster of yours")
+
+
+def _add_status_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_cluster_choice(parser)
+    parser.add_argument("--all", action="store_true", help="show every cluster of yours")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+_ARGUMENTS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "setup": ("create the Dask environment, kernel and wrappers", _add_setup_arguments),
+    "remove": ("remove exactly what setup installed", _add_remove_arguments),
+    "start": ("start a Dask cluster on the allocated nodes", _add_start_arguments),
+    "stop": ("stop a cluster and every process it started", _add_stop_arguments),
+    "status": ("show the running clusters", _add_status_arguments),
+}
+
+# Names under which the wrappers and the shell scripts present each command.
+PROGRAM_NAMES = {
+    "setup": "setup-dask.sh",
+    "remove": "remove-dask.sh",
+    "start": "start-dask-cluster",
+    "stop": "stop-dask-cluster",
+    "status": "dask-cluster-status",
+}
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    summary, add_arguments = _ARGUMENTS[command]
+    parser = _OneLineParser(prog=PROGRAM_NAMES[command], description=summary)
+    parser.add_argument("--version", action="version", version=f"daskhpc {__version__}")
+    add_arguments(parser)
+    return parser
+
+
+def run_command(command: str, argv: Sequence[str]) -> int:
+    args = build_parser(command).parse_args(list(argv))
+    try:
+        module = importlib.import_module(COMMAND_MODULES[command])
+        return int(module.run(args))
+    except DaskhpcError as error:
+        print(f"{PROGRAM_NAMES[command]}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROGRAM_NAMES[command]}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`python -m daskhpc COMMAND [options]`, what the wrappers and shell scripts call."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMAND_MODULES:
+        names = ", ".join(COMMAND_MODULES)
+        print(f"daskhpc: error: give a command, one of: {names}", file=sys.stderr)
+        return 2
+    return run_command(args[0], args[1:])
+
+
+def start_main() -> int:
+    return run_command("start", sys.argv[1:])
+
+
+def stop_main() -> int:
+    return run_command("stop", sys.argv[1:])
+
+
+def status_main() -> int:
+    return run_command("status", sys.argv[1:])

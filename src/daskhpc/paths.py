@@ -1,0 +1,67 @@
+"""Every location daskhpc reads or writes, each overridable from the environment.
+
+Standard library only: the installer's bootstrap imports this before any environment exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _env_path(variable: str) -> Path | None:
+    value = os.environ.get(variable)
+    return Path(value).expanduser() if value else None
+
+
+def home() -> Path:
+    return Path(os.path.expanduser("~"))
+
+
+def data_dir() -> Path:
+    """Per-user data: the default environment, the install manifest, the uv tool."""
+    xdg = _env_path("XDG_DATA_HOME")
+    return _env_path("DASKHPC_DATA_DIR") or (xdg or home() / ".local" / "share") / "daskhpc"
+
+
+def state_dir() -> Path:
+    """Per-user state: install logs, running clusters, their certificates and logs."""
+    xdg = _env_path("XDG_STATE_HOME")
+    return _env_path("DASKHPC_STATE_DIR") or (xdg or home() / ".local" / "state") / "daskhpc"
+
+
+def default_env_prefix() -> Path:
+    """Where the venv backend builds the environment unless --prefix says otherwise."""
+    return _env_path("DASKHPC_ENV_PREFIX") or data_dir() / "env"
+
+
+def default_bin_dir() -> Path:
+    """Where the wrappers go; ~/bin is what the site script used and what users expect."""
+    return _env_path("DASKHPC_BIN_DIR") or home() / "bin"
+
+
+def manifest_file() -> Path:
+    return data_dir() / "manifest.json"
+
+
+def install_log_dir() -> Path:
+    return state_dir() / "logs"
+
+
+def tools_dir() -> Path:
+    """Where uv is installed when the machine has none."""
+    return data_dir() / "tools"
+
+
+def shell_rc_file() -> Path:
+    return home() / ".bashrc"
+
+
+def clusters_dir() -> Path:
+    """One sub-directory per cluster: spec, process records, logs, certificates."""
+    return state_dir() / "clusters"
+
+
+def default_scheduler_file() -> Path:
+    """The path existing notebooks use: Client(scheduler_file='~/dask-scheduler.json')."""
+    return _env_path("DASKHPC_SCHEDULER_FILE") or home() / "dask-scheduler.json"

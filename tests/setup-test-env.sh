@@ -1,0 +1,21 @@
+#!/bin/sh
+# Prepare everything the tests need: Debian packages (as root) and .venv with the locked stack,
+# daskhpc itself (editable) and the test tools. Safe to re-run.
+set -eu
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    packages=$(grep -v '^#' tests/system-packages.txt | tr '\n' ' ')
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q uv
+uv=.venv/bin/uv
+"$uv" pip install -q --python .venv/bin/python --compile-bytecode --require-hashes \
+    -r envs/requirements.lock
+"$uv" pip install -q --python .venv/bin/python --compile-bytecode -r tests/requirements.txt
+"$uv" pip install -q --python .venv/bin/python --no-deps -e .

@@ -1,0 +1,1 @@
+"""Real components for the integration tests: simulated nodes, and what runs on them."""
