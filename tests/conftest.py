@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from testbed.nodes import NodeBed, missing_requirements  # noqa: E402
+from testbed.nodes import NodeBed, missing_requirements
 
 REPO = Path(__file__).resolve().parents[1]
 

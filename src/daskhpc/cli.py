@@ -94,7 +94,9 @@ def _add_remove_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--system", action="store_true", help="remove a --system install")
     parser.add_argument("--prefix", help="with --system: the prefix given at install")
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask, assume yes")
-    parser.add_argument("--dry-run", action="store_true", help="print what would go, change nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would go, change nothing"
+    )
 
 
 def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +111,9 @@ def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
     nodes.add_argument("--hosts", help="comma-separated node names")
     parser.add_argument("--workers-per-node", type=_positive_int)
     parser.add_argument("--threads-per-worker", type=_positive_int)
-    parser.add_argument("--memory-limit", help="per worker, e.g. 4GiB (default: node memory / workers)")
+    parser.add_argument(
+        "--memory-limit", help="per worker, e.g. 4GiB (default: node memory / workers)"
+    )
     parser.add_argument("--interface", help="network interface for all traffic, e.g. ib0")
     parser.add_argument("--scheduler-file", help="default: ~/dask-scheduler.json")
     parser.add_argument("--local-directory", help="node-local scratch for worker files")

@@ -7,6 +7,7 @@ once on one machine. Needs root, iproute2, util-linux (unshare, nsenter) and ope
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -223,10 +224,8 @@ class NodeBed:
     def stop(self) -> None:
         for node in self.nodes:
             for pid in node.pids():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         for proc in self._sshd:
             proc.wait(timeout=10)
         for node in self.nodes:

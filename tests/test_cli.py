@@ -1,0 +1,54 @@
+"""The command-line contract: bad input is one line, a non-zero exit, and nothing else."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_daskhpc(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-m", "daskhpc", *args], capture_output=True,
+                          text=True, env=env, timeout=60)
+
+
+@pytest.mark.parametrize("command", ["setup", "remove", "start", "stop", "status"])
+def test_unknown_flag_is_one_line_naming_it(command: str) -> None:
+    result = run_daskhpc(command, "--no-such-flag")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "--no-such-flag" in lines[0] and "--help" in lines[0]
+
+
+def test_missing_command_lists_the_commands() -> None:
+    result = run_daskhpc()
+    assert result.returncode == 2
+    assert "setup, remove, start, stop, status" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_nonsense_numbers_are_refused(value: str) -> None:
+    result = run_daskhpc("start", "--workers-per-node", value)
+    assert result.returncode == 2
+    assert "--workers-per-node" in result.stderr and value in result.stderr
+
+
+def test_help_names_the_program() -> None:
+    result = run_daskhpc("start", "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: start-dask-cluster")
+
+
+def test_code_is_ruff_clean() -> None:
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.skip("ruff is not installed in the test environment (tests/requirements.txt)")
+    result = subprocess.run([str(ruff), "check", str(REPO)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
