@@ -13,8 +13,16 @@ fi
 
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q uv
-uv=.venv/bin/uv
+# uv: the venv's own, else one on PATH, else pip-installed into the venv (a venv made by uv
+# has no pip).
+if [ -x .venv/bin/uv ]; then
+    uv=.venv/bin/uv
+elif command -v uv >/dev/null 2>&1; then
+    uv=uv
+else
+    .venv/bin/python -m pip install -q uv
+    uv=.venv/bin/uv
+fi
 "$uv" pip install -q --python .venv/bin/python --compile-bytecode --require-hashes \
     -r envs/requirements.lock
 "$uv" pip install -q --python .venv/bin/python --compile-bytecode -r tests/requirements.txt
