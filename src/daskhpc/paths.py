@@ -65,3 +65,8 @@ def clusters_dir() -> Path:
 def default_scheduler_file() -> Path:
     """The path existing notebooks use: Client(scheduler_file='~/dask-scheduler.json')."""
     return _env_path("DASKHPC_SCHEDULER_FILE") or home() / "dask-scheduler.json"
+
+
+def current_tls_link() -> Path:
+    """Symlink to the TLS directory of the user's latest cluster; new kernels' clients use it."""
+    return state_dir() / "current-tls"
