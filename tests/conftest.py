@@ -10,7 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from testbed import mpi as mpi_testbed
+from testbed import slurm as slurm_testbed
 from testbed.nodes import NodeBed, missing_requirements
+from testbed.slurm import SlurmBed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,3 +34,32 @@ def node_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeBed]:
         yield bed
     finally:
         bed.stop()
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmBed]:
+    """A real Slurm (munged, slurmctld, one slurmd per node) on its own three simulated nodes.
+
+    Its own nodes, not node_bed's: the slurmd daemons would show up in other tests' process
+    checks. Clients need `slurm_cluster.env` (SLURM_CONF).
+    """
+    reason = missing_requirements() or slurm_testbed.missing_requirements()
+    if reason:
+        pytest.skip(reason)
+    nodes = NodeBed(tmp_path_factory.mktemp("slurm-nodes"), count=3).start()
+    try:
+        slurm = SlurmBed(nodes, tmp_path_factory.mktemp("slurm")).start()
+        try:
+            yield slurm
+        finally:
+            slurm.stop()
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture(scope="session")
+def mpi_available() -> None:
+    """Skips the test when mpirun or mpi4py is missing."""
+    reason = mpi_testbed.missing_requirements()
+    if reason:
+        pytest.skip(reason)
