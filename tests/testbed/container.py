@@ -1,0 +1,217 @@
+"""A fresh Debian machine for install proofs: a debootstrapped image run under rootful podman.
+
+The image is built from scratch (debootstrap --variant=minbase, then `podman import`) with what a
+clean HPC login node would have: python3, python3-venv, ca-certificates, Lmod, and an unprivileged
+user. It is cached in podman's storage under a tag that hashes the recipe, so a machine builds it
+once and later sessions (and every test of a session) reuse it. Containers run with the host's
+network, so the installer reaches PyPI the same way the host does.
+
+Three fixes these machines need (see shared/testbed.md): runc instead of crun, explicit ulimits
+within the host's hard limits, and the host's intercepting CA trusted inside the image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import os
+import resource
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+SUITE = "bookworm"
+# What a clean login node offers before daskhpc: Python with venv, CA bundle, Lmod (issue 8),
+# procps so testinfra and the tests can list processes.
+PACKAGES = ("python3", "python3-venv", "ca-certificates", "lmod", "procps")
+USERS = ("alice", "bob")  # unprivileged accounts baked into the image
+HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
+IMAGE_REPOSITORY = "localhost/daskhpc-testbed"
+BUILD_LOCK = Path("/var/tmp/daskhpc-testbed-image.lock")  # one build at a time per machine
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# Files of a checkout that are not part of the project a user would download.
+NOT_SHIPPED = (".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "bench/.work")
+
+
+def missing_requirements() -> Optional[str]:
+    """Why a container bed cannot be built here, or None when it can."""
+    if os.geteuid() != 0:
+        return "container tests need root (rootful podman and debootstrap)"
+    for tool, package in (("podman", "podman"), ("runc", "runc"), ("debootstrap", "debootstrap")):
+        if shutil.which(tool) is None:
+            return f"container tests need {tool!r} on PATH (apt-get install {package})"
+    return None
+
+
+def _host_cas() -> list[Path]:
+    return sorted(HOST_CA_DIR.glob("*.crt")) if HOST_CA_DIR.is_dir() else []
+
+
+def debian_mirror() -> str:
+    """The host's own Debian mirror: the one the network here lets through."""
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.exists():
+        for line in sources.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    return DEFAULT_MIRROR
+
+
+def _recipe_hash() -> str:
+    """Changes whenever anything that goes into the image changes (this file, the host CAs)."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for ca in _host_cas():
+        digest.update(ca.read_bytes())
+    digest.update(debian_mirror().encode())
+    return digest.hexdigest()[:16]
+
+
+def write_containers_conf(path: Path) -> Path:
+    """runc (crun fails on hybrid cgroups here) and ulimits the host's hard limits allow."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    path.write_text(
+        "[containers]\n"
+        f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc=32768:32768"]\n'
+        "[engine]\n"
+        'runtime = "runc"\n'
+    )
+    return path
+
+
+def _podman(args: Sequence[str], conf: Path, timeout: float = 120,
+            stdin: Optional[bytes] = None) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+    result = subprocess.run(["podman", *args], env=env, input=stdin, capture_output=True,
+                            timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"podman {' '.join(args[:2])} failed: "
+                           f"{result.stderr.decode(errors='replace').strip()}")
+    return result
+
+
+def _chroot(rootfs: Path, *argv: str) -> None:
+    subprocess.run(["chroot", str(rootfs), *argv], check=True, capture_output=True,
+                   env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
+
+
+def _build_rootfs(rootfs: Path) -> None:
+    subprocess.run(
+        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
+         str(rootfs), debian_mirror()],
+        check=True, capture_output=True, timeout=900,
+    )
+    for ca in _host_cas():
+        shutil.copy2(ca, rootfs / "usr/local/share/ca-certificates" / ca.name)
+    _chroot(rootfs, "update-ca-certificates")
+    for user in USERS:
+        _chroot(rootfs, "useradd", "--create-home", "--shell", "/bin/bash", user)
+    _chroot(rootfs, "apt-get", "clean")
+
+
+def ensure_image(conf: Path) -> str:
+    """The tag of the bed's image, built now unless podman already holds this recipe's image."""
+    tag = f"{IMAGE_REPOSITORY}:{_recipe_hash()}"
+    with BUILD_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a parallel session waits, then reuses the image
+        exists = subprocess.run(["podman", "image", "exists", tag],
+                                env={**os.environ, "CONTAINERS_CONF": str(conf)})
+        if exists.returncode == 0:
+            return tag
+        # /var/tmp: debootstrap needs a filesystem without nodev/noexec, which /tmp may have.
+        with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="daskhpc-rootfs-") as tmp:
+            rootfs = Path(tmp) / "rootfs"
+            _build_rootfs(rootfs)
+            archive = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."],
+                                       stdout=subprocess.PIPE)
+            try:
+                subprocess.run(["podman", "import", "--change", "CMD=/bin/bash", "-", tag],
+                               stdin=archive.stdout, check=True, capture_output=True,
+                               env={**os.environ, "CONTAINERS_CONF": str(conf)}, timeout=600)
+            finally:
+                if archive.stdout is not None:
+                    archive.stdout.close()
+                archive.wait()
+    return tag
+
+
+def project_files(repo: Path) -> bytes:
+    """The project as a user downloads it, as a tar archive (no .git, .venv or caches)."""
+    buffer = io.BytesIO()
+
+    def shipped(info: tarfile.TarInfo) -> Optional[tarfile.TarInfo]:
+        parts = Path(info.name).parts
+        relative = "/".join(parts[1:])
+        if any(part in NOT_SHIPPED for part in parts) or relative in NOT_SHIPPED:
+            return None
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(repo, arcname="daskhpc", filter=shipped)
+    return buffer.getvalue()
+
+
+class Container:
+    """One running container of the bed's image; removed (only it) on stop()."""
+
+    def __init__(self, image: str, conf: Path) -> None:
+        self.image = image
+        self.conf = conf
+        self.name = f"daskhpc-tb-{uuid.uuid4().hex[:10]}"
+        self._started = False
+
+    def start(self) -> Container:
+        # --init reaps orphans like a real init; --network host: PyPI through the host's route.
+        _podman(["run", "-d", "--init", "--name", self.name, "--network", "host",
+                 self.image, "sleep", "infinity"], self.conf)
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        if self._started:
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                _podman(["rm", "--force", "--time", "0", self.name], self.conf)
+            self._started = False
+
+    def hostspec(self, user: Optional[str] = None) -> str:
+        """testinfra's name for this container, as root or as user."""
+        return f"podman://{user}@{self.name}" if user else f"podman://{self.name}"
+
+    def exec(self, script: str, user: str = "root", timeout: float = 600,
+             login: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a shell script as user (a login shell: profile, PATH, Lmod). Never raises."""
+        shell = ["bash", "-lc", script] if login else ["sh", "-c", script]
+        env = {**os.environ, "CONTAINERS_CONF": str(self.conf)}
+        argv = ["podman", "exec", "--user", user, "--workdir", self.home(user), self.name, *shell]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+
+    def check(self, script: str, user: str = "root", timeout: float = 600) -> str:
+        """exec() that fails with the command's output when it does not succeed."""
+        result = self.exec(script, user=user, timeout=timeout)
+        if result.returncode != 0:
+            raise AssertionError(
+                f"in {self.name} as {user}: {script!r} exited {result.returncode}\n"
+                f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+            )
+        return result.stdout
+
+    @staticmethod
+    def home(user: str) -> str:
+        return "/root" if user == "root" else f"/home/{user}"
+
+    def copy_project(self, repo: Path, user: str) -> str:
+        """Unpack the project into user's home as user; returns the copy's path."""
+        home = self.home(user)
+        env = {**os.environ, "CONTAINERS_CONF": str(self.conf)}
+        subprocess.run(["podman", "exec", "-i", "--user", user, self.name, "tar", "-x", "-C",
+                        home], input=project_files(repo), env=env, check=True,
+                       capture_output=True, timeout=120)
+        return f"{home}/daskhpc"
