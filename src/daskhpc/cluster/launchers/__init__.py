@@ -1,0 +1,51 @@
+"""Launchers: how workers get onto the nodes. See base.py for the contract.
+
+LAUNCHERS maps each --launcher name to "module:Class"; a new launcher is one sibling module and
+one line here. Imported lazily so a launcher's own dependencies load only when it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from daskhpc.errors import DaskhpcError
+
+if TYPE_CHECKING:
+    from daskhpc.cluster.allocation import Allocation
+    from daskhpc.cluster.launchers.base import Launcher
+    from daskhpc.cluster.spec import ClusterSpec
+
+LAUNCHERS = {
+    "local": "daskhpc.cluster.launchers.local:LocalLauncher",
+    "ssh": "daskhpc.cluster.launchers.ssh:SshLauncher",
+    "mpi": "daskhpc.cluster.launchers.mpi:MpiLauncher",
+    "srun": "daskhpc.cluster.launchers.srun:SrunLauncher",
+}
+
+
+def choose(requested: str, allocation: Allocation) -> tuple[str, str]:
+    """The launcher to use and why (printed to the user)."""
+    if requested != "auto":
+        return requested, "asked for with --launcher"
+    if allocation.kind == "none":
+        return "local", "no allocation found: this machine only"
+    return "ssh", f"{allocation.kind} allocation of {len(allocation.nodes)} node(s)"
+
+
+def get_launcher(name: str, spec: ClusterSpec) -> Launcher:
+    try:
+        module_name, class_name = LAUNCHERS[name].split(":")
+    except KeyError:
+        known = ", ".join(LAUNCHERS)
+        raise DaskhpcError(f"unknown launcher {name!r}; use one of {known}") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            raise
+        raise DaskhpcError(
+            f"the {name} launcher is not available in this version; use --launcher ssh"
+        ) from None
+    launcher: Launcher = getattr(module, class_name)(spec)
+    return launcher

@@ -1,0 +1,102 @@
+"""ClusterSpec: everything a cluster's processes need to know, written once as JSON.
+
+The start command builds it (options + allocation), the supervisor and every node agent read it
+from the cluster's state directory, which lives on the filesystem the nodes share. Standard
+library only: node agents import this before anything else and must start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+SPEC_FILE = "spec.json"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node's share of the cluster."""
+
+    host: str  # the name the launcher reaches it by (ssh target, MPI/Slurm host name)
+    workers: int
+    threads_per_worker: int
+    memory_limit: int  # bytes per worker; 0 = no memory management
+    local: bool = False  # the node the scheduler runs on: its workers start without ssh
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    cluster_id: str
+    cluster_dir: str  # absolute; state, process records and logs (shared filesystem)
+    created: float  # epoch seconds
+    launcher: str
+    protocol: str  # "tls" or "tcp"
+    scheduler_host: str  # address the scheduler binds to and workers connect to
+    scheduler_port: int
+    dashboard_port: int
+    scheduler_file: str  # absolute
+    nodes: tuple[NodeSpec, ...]
+    python: str  # the environment's interpreter, same path on every node
+    pythonpath: str  # where daskhpc is importable from, same path on every node
+    interface: Optional[str] = None  # given to workers as --interface when set
+    local_directory: Optional[str] = None  # user's choice; else each node picks its scratch
+    death_timeout: float = 60.0
+    worker_end_time: Optional[float] = None  # epoch seconds by which workers must be gone
+    nanny: bool = True
+    min_workers: int = 0
+    timeout: float = 120.0
+    tls_dir: Optional[str] = None
+    extra: dict[str, Any] = field(default_factory=dict)  # launcher-specific settings
+
+    @property
+    def scheduler_address(self) -> str:
+        return f"{self.protocol}://{self.scheduler_host}:{self.scheduler_port}"
+
+    @property
+    def dashboard_address(self) -> str:
+        return f"http://{self.scheduler_host}:{self.dashboard_port}/status"
+
+    @property
+    def total_workers(self) -> int:
+        return sum(node.workers for node in self.nodes)
+
+    def node(self, host: str) -> NodeSpec:
+        for node in self.nodes:
+            if node.host == host:
+                return node
+        raise KeyError(f"{host!r} is not a node of cluster {self.cluster_id}")
+
+    def worker_names(self, node: NodeSpec) -> list[str]:
+        """Unique worker names; the scheduler and the status command group by the host part."""
+        return [f"{node.host}-{index}" for index in range(node.workers)]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ClusterSpec:
+        data = json.loads(text)
+        data["nodes"] = tuple(NodeSpec(**node) for node in data["nodes"])
+        return cls(**data)
+
+    def write(self) -> Path:
+        """Write spec.json into the cluster directory (0600, atomic)."""
+        path = Path(self.cluster_dir) / SPEC_FILE
+        write_private(path, self.to_json())
+        return path
+
+
+def read_spec(cluster_dir: Path) -> ClusterSpec:
+    return ClusterSpec.from_json((cluster_dir / SPEC_FILE).read_text())
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write text to path readable only by the user, replacing it atomically."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
