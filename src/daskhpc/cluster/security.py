@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from daskhpc import paths
+from daskhpc.client_config import CA_FILE
+from daskhpc.client_config import cert_file_names as _file_names
 from daskhpc.errors import DaskhpcError
 
 if TYPE_CHECKING:
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from distributed import Security
 
 ROLES = ("scheduler", "worker", "client")
-CA_FILE = "ca.pem"
 
 # Long enough for the longest batch allocations sites grant, short enough that a leaked
 # certificate of a long-gone cluster is worthless soon (and its CA is gone with the cluster).
@@ -38,7 +39,7 @@ CLOCK_SKEW = datetime.timedelta(minutes=10)
 def cert_file_names(role: str) -> tuple[str, str]:
     """(certificate, private key) file names of a role inside the cluster's TLS directory."""
     _check_role(role)
-    return f"{role}.pem", f"{role}-key.pem"
+    return _file_names(role)
 
 
 def _check_role(role: str) -> None:

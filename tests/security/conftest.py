@@ -1,0 +1,81 @@
+"""A real TLS scheduler and worker of one cluster, started with the CLI arguments daskhpc uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from daskhpc.cluster.security import ClusterTLS, create_cluster_tls
+
+DASK = str(Path(sys.executable).with_name("dask"))
+
+
+@dataclass
+class RunningCluster:
+    tls: ClusterTLS
+    scheduler_file: Path
+    address: str
+    log_dir: Path
+
+
+def _wait_for_file(path: Path, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"scheduler did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
+    """`dask scheduler` + one `dask worker`, both with the cluster's certificates, on loopback."""
+    base = tmp_path_factory.mktemp("tls-cluster")
+    tls = create_cluster_tls(base / "tls")
+    scheduler_file = base / "scheduler.json"
+    log_dir = base / "logs"
+    log_dir.mkdir(mode=0o700)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        scheduler_log = log_dir / "scheduler.log"
+        with scheduler_log.open("wb") as log:
+            processes.append(subprocess.Popen(
+                [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                 "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file),
+                 *tls.cli_args("scheduler")],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            ))
+        _wait_for_file(scheduler_file, processes[0], scheduler_log)
+        address = json.loads(scheduler_file.read_text())["address"]
+        with (log_dir / "worker.log").open("wb") as log:
+            processes.append(subprocess.Popen(
+                [DASK, "worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
+                 "--death-timeout", "30", *tls.cli_args("worker")],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            ))
+        yield RunningCluster(tls, scheduler_file, address, log_dir)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def clean_dask_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment of a new interpreter with none of the user's Dask settings."""
+    for name in list(os.environ):
+        if name.startswith(("DASK_", "JUPYTERHUB_")):
+            monkeypatch.delenv(name)
+    return dict(os.environ)

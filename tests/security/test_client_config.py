@@ -1,0 +1,144 @@
+"""The environment hook: notebooks reach the user's cluster and its dashboard with no new code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import RunningCluster
+
+from daskhpc import client_config, paths
+from daskhpc.cluster import security
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+# Exactly the line the installer puts in the environment's .pth file.
+PTH_LINE = "import daskhpc.client_config; daskhpc.client_config.apply()\n"
+
+
+def run_python(code: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """A new interpreter that processes the .pth line before running `code`, as at startup."""
+    site_dir = tmp_path / "site"
+    site_dir.mkdir(exist_ok=True)
+    (site_dir / "daskhpc-client.pth").write_text(PTH_LINE)
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])}
+    prelude = f"import site; site.addsitedir({str(site_dir)!r})\n"
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code], env=env, capture_output=True, text=True,
+        timeout=120,
+    )
+
+
+LINK = "from distributed.utils import format_dashboard_link; print(format_dashboard_link({}, 8787))"
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "expected"),
+    [
+        ({"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"}, "/user/alice/proxy/node2:8787/status"),
+        ({}, "http://node2:8787/status"),
+        (
+            {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/",
+             "DASK_DISTRIBUTED__DASHBOARD__LINK": "http://my-own/{port}"},
+            "http://my-own/8787",
+        ),
+    ],
+    ids=["behind-jupyterhub", "no-jupyterhub", "user-choice-wins"],
+)
+def test_dashboard_link(
+    extra_env: dict[str, str], expected: str, clean_dask_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run_python(LINK.format("'node2'"), {**clean_dask_env, **extra_env}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_tls_settings_follow_the_current_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DASKHPC_STATE_DIR", str(tmp_path / "state"))
+    environ: dict[str, str] = {"DASKHPC_STATE_DIR": str(tmp_path / "state")}
+    client_config.apply(environ)
+    assert client_config.TLS_CA not in environ  # no cluster yet: nothing set
+
+    tls = security.create_cluster_tls(tmp_path / "tls")
+    security.set_current(tls)
+    client_config.apply(environ)
+    link = paths.current_tls_link()
+    cert_path, key_path = tls.cert("client")
+    assert environ[client_config.TLS_CA] == str(link / tls.ca_file.name)
+    assert environ[client_config.TLS_CLIENT_CERT] == str(link / cert_path.name)
+    assert environ[client_config.TLS_CLIENT_KEY] == str(link / key_path.name)
+    assert Path(environ[client_config.TLS_CLIENT_KEY]).resolve() == key_path.resolve()
+    assert "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION" not in environ
+
+
+def test_user_tls_settings_and_dangling_pointer_are_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DASKHPC_STATE_DIR", str(tmp_path / "state"))
+    tls = security.create_cluster_tls(tmp_path / "tls")
+    security.set_current(tls)
+    users_choice = {"DASKHPC_STATE_DIR": str(tmp_path / "state"), client_config.TLS_CA: "/mine"}
+    environ = dict(users_choice)
+    client_config.apply(environ)
+    assert environ == users_choice
+
+    for path in tls.directory.iterdir():
+        path.unlink()
+    environ = {"DASKHPC_STATE_DIR": str(tmp_path / "state")}
+    client_config.apply(environ)
+    assert environ == {"DASKHPC_STATE_DIR": str(tmp_path / "state")}
+
+
+def test_apply_never_raises() -> None:
+    class Broken(dict):  # type: ignore[type-arg]
+        def get(self, *args: object) -> str:
+            raise OSError("unreadable environment")
+
+    client_config.apply(Broken())
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{}, {"XDG_STATE_HOME": "/xdg/state"}, {"DASKHPC_STATE_DIR": "~/custom"},
+     {"XDG_STATE_HOME": "/xdg", "DASKHPC_STATE_DIR": "/explicit"}],
+)
+def test_pointer_location_agrees_with_paths(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("XDG_STATE_HOME", "DASKHPC_STATE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert client_config.current_tls_directory(environ) == str(paths.current_tls_link())
+
+
+CONNECT = """
+from distributed import Client, LocalCluster
+with Client(scheduler_file={scheduler_file!r}, timeout=30) as client:
+    print("cluster", client.submit(sum, [1, 2]).result(timeout=60))
+with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as local:
+    with Client(local) as client:
+        print("local", local.scheduler_address.split(":")[0], client.submit(sum, [3, 4]).result())
+"""
+
+
+def test_notebook_client_reaches_tls_cluster_and_local_cluster_still_works(
+    tls_cluster: RunningCluster,
+    clean_dask_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    env = {**clean_dask_env, "DASKHPC_STATE_DIR": str(state)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DASKHPC_STATE_DIR", str(state))
+        security.set_current(tls_cluster.tls)
+
+    code = CONNECT.format(scheduler_file=str(tls_cluster.scheduler_file))
+    result = run_python(code, env, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n")[:2] == ["cluster 3", "local tcp 7"]
