@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import inspect
 import io
+import json
 import os
 import resource
 import shutil
@@ -24,6 +26,7 @@ import tarfile
 import tempfile
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -38,6 +41,35 @@ BUILD_LOCK = Path("/var/tmp/daskhpc-testbed-image.lock")  # one build at a time 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # Files of a checkout that are not part of the project a user would download.
 NOT_SHIPPED = (".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "bench/.work")
+
+
+# Runs inside the container (its python3): every path under the roots with type, mode, owner and
+# content hash (or link target), so two snapshots show exactly what changed.
+_TREE_SCRIPT = """
+import hashlib, json, os, stat, sys
+roots, skip = json.loads(sys.argv[1])
+def describe(path):
+    info = os.lstat(path)
+    text = f"{stat.filemode(info.st_mode)} {info.st_uid}:{info.st_gid}"
+    if stat.S_ISLNK(info.st_mode):
+        return f"{text} -> {os.readlink(path)}"
+    if stat.S_ISREG(info.st_mode):
+        with open(path, "rb") as stream:
+            return f"{text} {hashlib.file_digest(stream, 'sha256').hexdigest()}"
+    return text
+tree = {}
+for root in roots:
+    if not os.path.lexists(root):
+        continue
+    tree[root] = describe(root)
+    for top, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if os.path.join(top, d) not in skip]
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            if path not in skip:
+                tree[path] = describe(path)
+json.dump(tree, sys.stdout)
+"""
 
 
 def missing_requirements() -> Optional[str]:
@@ -65,11 +97,11 @@ def debian_mirror() -> str:
 
 
 def _recipe_hash() -> str:
-    """Changes whenever anything that goes into the image changes (this file, the host CAs)."""
-    digest = hashlib.sha256(Path(__file__).read_bytes())
+    """Changes whenever anything that goes into the image changes (recipe, packages, host CAs)."""
+    recipe = [inspect.getsource(_build_rootfs), SUITE, *PACKAGES, *USERS, debian_mirror()]
+    digest = hashlib.sha256("\n".join(recipe).encode())
     for ca in _host_cas():
         digest.update(ca.read_bytes())
-    digest.update(debian_mirror().encode())
     return digest.hexdigest()[:16]
 
 
@@ -159,12 +191,27 @@ def project_files(repo: Path) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class ContainerImage:
+    tag: str
+    conf: Path  # containers.conf every podman call of the bed uses
+
+
+def tree_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """What differs between two file_tree() snapshots, one readable line per path."""
+    lines = [f"+ {path}  {after[path]}" for path in sorted(after.keys() - before.keys())]
+    lines += [f"- {path}  {before[path]}" for path in sorted(before.keys() - after.keys())]
+    lines += [f"~ {path}  {before[path]} => {after[path]}"
+              for path in sorted(before.keys() & after.keys()) if before[path] != after[path]]
+    return lines
+
+
 class Container:
     """One running container of the bed's image; removed (only it) on stop()."""
 
-    def __init__(self, image: str, conf: Path) -> None:
-        self.image = image
-        self.conf = conf
+    def __init__(self, image: ContainerImage) -> None:
+        self.image = image.tag
+        self.conf = image.conf
         self.name = f"daskhpc-tb-{uuid.uuid4().hex[:10]}"
         self._started = False
 
@@ -215,3 +262,13 @@ class Container:
                         home], input=project_files(repo), env=env, check=True,
                        capture_output=True, timeout=120)
         return f"{home}/daskhpc"
+
+    def file_tree(self, roots: Sequence[str], skip: Sequence[str] = ()) -> dict[str, str]:
+        """Snapshot of everything under roots (read as root); compare two with tree_changes."""
+        env = {**os.environ, "CONTAINERS_CONF": str(self.conf)}
+        result = subprocess.run(
+            ["podman", "exec", self.name, "python3", "-c", _TREE_SCRIPT,
+             json.dumps([list(roots), list(skip)])],
+            env=env, capture_output=True, text=True, timeout=300, check=True,
+        )
+        return dict(json.loads(result.stdout))
