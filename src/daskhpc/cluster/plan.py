@@ -1,0 +1,125 @@
+"""Options + allocation -> ClusterSpec: sizing, addresses, ports, lifetimes. Validates input."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from dask.utils import format_bytes, parse_bytes
+
+import daskhpc
+from daskhpc import paths
+from daskhpc.cluster import network
+from daskhpc.cluster.allocation import Allocation, Node, local_memory
+from daskhpc.cluster.spec import ClusterSpec, NodeSpec
+from daskhpc.errors import DaskhpcError
+
+DEATH_TIMEOUT = 60.0  # seconds a worker waits for an absent scheduler before it exits
+LIFETIME_MARGIN = 120.0  # workers retire this long before the job's end (less in short jobs)
+
+
+def default_workers(cores: int) -> int:
+    """About sqrt(cores) processes: enough to sidestep the GIL, few enough to share memory."""
+    return max(1, int(math.sqrt(cores)))
+
+
+def node_spec(node: Node, args: argparse.Namespace, memory_limit: Optional[int],
+              local: bool) -> NodeSpec:
+    workers = args.workers_per_node or default_workers(node.cores)
+    threads = args.threads_per_worker or max(1, node.cores // workers)
+    memory = node.memory_bytes or local_memory()
+    if memory_limit is None:
+        per_worker = memory // workers
+    elif memory_limit * workers > memory:
+        raise DaskhpcError(
+            f"--memory-limit {args.memory_limit} x {workers} workers is more than the "
+            f"{format_bytes(memory)} of {node.host}; lower --memory-limit or --workers-per-node"
+        )
+    else:
+        per_worker = memory_limit
+    return NodeSpec(node.host, workers, threads, per_worker, local)
+
+
+def parse_memory(text: Optional[str]) -> Optional[int]:
+    if text is None:
+        return None
+    try:
+        value = parse_bytes(text)
+    except (ValueError, TypeError):
+        value = -1
+    if value <= 0:
+        raise DaskhpcError(f"--memory-limit {text!r} is not a size like 4GiB or 500MB")
+    return int(value)
+
+
+def worker_end_time(allocation: Allocation, now: float) -> Optional[float]:
+    """When workers must be gone: a margin before the job ends (at most a fifth of what is left)."""
+    if allocation.end_time is None:
+        return None
+    remaining = allocation.end_time - now
+    if remaining < 30:
+        raise DaskhpcError(
+            f"the {allocation.kind} job {allocation.job_id or ''} ends in {remaining:.0f} s: "
+            "too late to start a cluster; request a longer job"
+        )
+    return allocation.end_time - min(LIFETIME_MARGIN, remaining / 5)
+
+
+def scheduler_file(option: Optional[str]) -> Path:
+    if option is None:
+        return paths.default_scheduler_file().absolute()
+    return Path(os.path.expandvars(option)).expanduser().absolute()
+
+
+def build_spec(args: argparse.Namespace, allocation: Allocation, launcher: str,
+               cluster_id: str, cluster_dir: Path, tls_dir: Optional[Path],
+               has_infiniband: Callable[[Sequence[str]], bool]) -> ClusterSpec:
+    memory_limit = parse_memory(args.memory_limit)
+    locals_ = {node.host: network.is_this_machine(node.host) for node in allocation.nodes}
+    remote = [host for host, here in locals_.items() if not here]
+    if remote and launcher == "local":
+        raise DaskhpcError(
+            f"--launcher local runs on this machine only, but the nodes include {remote[0]}; "
+            "use --launcher ssh"
+        )
+    nodes = tuple(node_spec(node, args, memory_limit, locals_[node.host])
+                  for node in allocation.nodes)
+    total = sum(node.workers for node in nodes)
+    if args.min_workers is not None and args.min_workers > total:
+        raise DaskhpcError(
+            f"--min-workers {args.min_workers} is more than the {total} workers planned; "
+            "lower it or add nodes"
+        )
+    host = network.scheduler_address(args.interface, remote, has_infiniband)
+    scheduler_port = network.free_port(host)
+    dashboard_port = network.free_port(host)
+    while dashboard_port == scheduler_port:
+        dashboard_port = network.free_port(host)
+    now = time.time()
+    return ClusterSpec(
+        cluster_id=cluster_id,
+        cluster_dir=str(cluster_dir),
+        created=now,
+        launcher=launcher,
+        protocol="tcp" if tls_dir is None else "tls",
+        scheduler_host=host,
+        scheduler_port=scheduler_port,
+        dashboard_port=dashboard_port,
+        scheduler_file=str(scheduler_file(args.scheduler_file)),
+        nodes=nodes,
+        python=sys.executable,
+        pythonpath=str(Path(daskhpc.__file__).resolve().parents[1]),
+        interface=args.interface,
+        local_directory=args.local_directory,
+        death_timeout=DEATH_TIMEOUT,
+        worker_end_time=worker_end_time(allocation, now),
+        nanny=not args.no_nanny,
+        min_workers=total if args.min_workers is None else args.min_workers,
+        timeout=args.timeout,
+        tls_dir=None if tls_dir is None else str(tls_dir),
+    )

@@ -1,0 +1,248 @@
+"""start-dask-cluster: plan the cluster, hand it to a detached supervisor, report when ready.
+
+The start command itself runs nothing of the cluster: it validates input (so bad input leaves
+nothing behind), writes the spec, starts the supervisor in its own session and relays its
+progress. If this command is interrupted or killed before the cluster is ready, the supervisor
+sees its stdin close and tears everything down; when interrupted, we wait for that to finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any, Optional, Sequence
+
+from daskhpc.cluster import plan
+from daskhpc.cluster.allocation import detect
+from daskhpc.cluster.launchers import choose, get_launcher
+from daskhpc.cluster.processes import record
+from daskhpc.cluster.spec import ClusterSpec
+from daskhpc.cluster.state import (
+    ClusterState,
+    make_cluster_dir,
+    new_cluster_id,
+    running_clusters,
+    scheduler_file_owner,
+)
+from daskhpc.cluster.stop import forget, reap_leftovers
+from daskhpc.errors import DaskhpcError
+
+TEARDOWN_WAIT = 60.0  # seconds to wait for the supervisor's teardown after a failure
+
+
+def run(args: argparse.Namespace) -> int:
+    allocation = detect(os.environ, args.hostfile, args.hosts)
+    launcher, why = choose(args.launcher, allocation)
+    check_scheduler_file(plan.scheduler_file(args.scheduler_file))
+    if args.no_tls:
+        print("warning: --no-tls: anyone who can reach the scheduler port can run code as you",
+              file=sys.stderr)
+    cluster_id = new_cluster_id()
+    cluster_dir = make_cluster_dir(cluster_id)
+    try:
+        tls_dir = None if args.no_tls else make_tls(cluster_dir)
+        spec = plan.build_spec(args, allocation, launcher, cluster_id, cluster_dir, tls_dir,
+                               remote_has_infiniband)
+        get_launcher(launcher, spec)  # an unavailable launcher fails here, before anything runs
+        spec.write()
+    except BaseException:
+        shutil.rmtree(cluster_dir, ignore_errors=True)
+        raise
+    print(f"starting cluster {cluster_id}: {spec.total_workers} workers on "
+          f"{len(spec.nodes)} node(s), launcher {launcher} ({why})", file=sys.stderr)
+    return Starter(spec).run()
+
+
+def make_tls(cluster_dir: Path) -> Path:
+    from daskhpc.cluster.security import create_cluster_tls
+
+    return create_cluster_tls(cluster_dir / "tls").directory
+
+
+def remote_has_infiniband(hosts: Sequence[str]) -> bool:
+    """Whether every remote host has ib0: one quick ssh each, in parallel, asked only when this
+    node has ib0 itself."""
+    from daskhpc.cluster.launchers.ssh import SSH_OPTIONS, ssh_command
+
+    probes = [subprocess.Popen([*ssh_command(), *SSH_OPTIONS, host, "test -e /sys/class/net/ib0"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL) for host in hosts]
+    return all([probe.wait(timeout=30) == 0 for probe in probes])
+
+
+def check_scheduler_file(path: Path) -> None:
+    """A live cluster's file is never replaced; a dead one's is removed, never reused."""
+    if not path.exists():
+        return
+    owner = scheduler_file_owner(path)
+    for state in running_clusters():
+        if state.cluster_id == owner and state.supervisor_alive():
+            raise DaskhpcError(
+                f"cluster {owner} is running with scheduler file {path}; stop it first "
+                "(stop-dask-cluster) or give this one another --scheduler-file"
+            )
+    address = _address_in(path)
+    if address and _answers(address):
+        raise DaskhpcError(
+            f"a running scheduler ({address}) uses {path}; stop it or give this cluster "
+            "another --scheduler-file"
+        )
+    print(f"removing stale scheduler file {path} (its scheduler is gone)", file=sys.stderr)
+    path.unlink(missing_ok=True)
+
+
+def _address_in(path: Path) -> Optional[str]:
+    try:
+        address = json.loads(path.read_text()).get("address")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return address if isinstance(address, str) else None
+
+
+def _answers(address: str) -> bool:
+    host_port = address.split("://", 1)[-1]
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt(signum: int, frame: Optional[FrameType]) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+class Starter:
+    """Runs the supervisor and relays what it says until the cluster is ready (or fails)."""
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        self.spec = spec
+        self.state = ClusterState(Path(spec.cluster_dir))
+        self.log = Path(spec.cluster_dir) / "logs" / "supervisor.log"
+
+    def run(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signum, _interrupt)
+        supervisor = self._spawn()
+        try:
+            ready = self._relay(supervisor)
+        except (Interrupted, KeyboardInterrupt):
+            print("\ninterrupted: stopping the cluster", file=sys.stderr)
+            self._abandon(supervisor)
+            return 130
+        except BaseException:
+            self._abandon(supervisor)
+            raise
+        self._activate()
+        assert supervisor.stdin is not None
+        supervisor.stdin.write(b"ok\n")
+        supervisor.stdin.close()
+        self._report(ready)
+        return 0
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.spec.pythonpath,
+                                                          env.get("PYTHONPATH")]))
+        descriptor = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            process = subprocess.Popen(
+                [self.spec.python, "-m", "daskhpc.cluster.supervisor", self.spec.cluster_dir],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=descriptor, env=env,
+                start_new_session=True, close_fds=True, cwd="/",
+            )
+        finally:
+            os.close(descriptor)
+        item = record(process.pid, "supervisor")
+        if item is not None:
+            self.state.write_supervisor(item)
+        return process
+
+    def _relay(self, supervisor: subprocess.Popen[bytes]) -> dict[str, Any]:
+        assert supervisor.stdout is not None
+        expected = self.spec.total_workers
+        for raw in supervisor.stdout:
+            message = json.loads(raw)
+            event = message["event"]
+            if event == "progress":
+                print(f"workers connected: {message['connected']}/{expected}", file=sys.stderr)
+            elif event == "node-failed":
+                tail = "\n    ".join(message["log"].splitlines()) or "(log is empty)"
+                print(f"node {message['host']} failed; end of its log:\n    {tail}",
+                      file=sys.stderr)
+            elif event == "ready":
+                return dict(message)
+            elif event == "error":
+                self._wait_for_teardown(supervisor)
+                raise DaskhpcError(message["message"], exit_code=1)
+        self._wait_for_teardown(supervisor)
+        tail = self._log_tail()
+        raise DaskhpcError(f"the cluster's supervisor ended before the cluster was ready: {tail}",
+                           exit_code=1)
+
+    def _abandon(self, supervisor: subprocess.Popen[bytes]) -> None:
+        """Closing its stdin before "ok" tells the supervisor to tear everything down."""
+        if supervisor.stdin is not None:
+            supervisor.stdin.close()
+        self._wait_for_teardown(supervisor)
+
+    def _wait_for_teardown(self, supervisor: subprocess.Popen[bytes]) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second ^C must not leave orphans
+        try:
+            supervisor.wait(timeout=TEARDOWN_WAIT)
+        except subprocess.TimeoutExpired:
+            supervisor.kill()
+            supervisor.wait()
+        reap_leftovers(self.state)
+        forget(self.state)
+
+    def _log_tail(self, lines: int = 3) -> str:
+        try:
+            text = self.log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return " | ".join(text[-lines:]) + f" (log: {self.log})"
+
+    def _activate(self) -> None:
+        if self.spec.tls_dir:
+            from daskhpc.cluster.security import ClusterTLS, set_current
+
+            set_current(ClusterTLS(Path(self.spec.tls_dir)))
+
+    def _report(self, ready: dict[str, Any]) -> None:
+        spec = self.spec
+        if ready["missing"]:
+            print(f"warning: continuing with {ready['connected']} of {spec.total_workers} "
+                  f"workers (--min-workers {spec.min_workers}); short: "
+                  f"{', '.join(ready['missing'])}", file=sys.stderr)
+        lines = [
+            f"Dask cluster {spec.cluster_id} is running: {ready['connected']} workers on "
+            f"{len(spec.nodes)} node(s)",
+            f"  scheduler:      {spec.scheduler_address}",
+            f"  dashboard:      {spec.dashboard_address}",
+        ]
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+        if prefix:
+            proxied = f"{prefix.rstrip('/')}/proxy/{spec.scheduler_host}:{spec.dashboard_port}"
+            lines.append(f"  via JupyterHub: {proxied}/status")
+        lines += [
+            f"  scheduler file: {spec.scheduler_file}",
+            "Connect from Python:",
+            "  from dask.distributed import Client",
+            f"  client = Client(scheduler_file={spec.scheduler_file!r})",
+            f"Stop it with: stop-dask-cluster {spec.cluster_id}",
+        ]
+        print("\n".join(lines), flush=True)

@@ -1,0 +1,214 @@
+"""The supervisor: one detached process per cluster that owns all of it.
+
+`python -m daskhpc.cluster.supervisor CLUSTER_DIR`, started by start-dask-cluster in a new
+session. It starts the node sessions FIRST (ssh handshakes overlap with importing distributed;
+workers retry until the scheduler answers), runs the Scheduler in-process, reports progress and
+readiness to the start command as JSON lines on stdout, and waits for its "ok" on stdin. If the
+start command goes away before that (EOF), or on SIGTERM/SIGINT/SIGHUP later, it shuts down in
+order: close the scheduler (workers leave), ask every node session to stop, wait until each node
+agent has verified its processes are gone, remove the scheduler file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Optional
+
+from daskhpc.cluster.launchers import get_launcher
+from daskhpc.cluster.launchers.base import NodeSession
+from daskhpc.cluster.spec import ClusterSpec, read_spec, write_private
+from daskhpc.cluster.state import ClusterState, remove_scheduler_file
+
+SESSION_STOP_TIMEOUT = 15.0  # seconds for node sessions to end after "stop" before SIGTERM
+
+
+class Supervisor:
+    def __init__(self, spec: ClusterSpec) -> None:
+        self.spec = spec
+        self.state = ClusterState(Path(spec.cluster_dir))
+        self.launcher = get_launcher(spec.launcher, spec)
+        self.sessions: list[NodeSession] = []
+        self.failed: set[str] = set()
+        self.stop = threading.Event()  # set from signal handlers and the stdin thread
+        self.acknowledged = threading.Event()
+        self._messages = sys.stdout
+
+    # -- talking to the start command ---------------------------------------------------------
+    def tell(self, event: str, **data: Any) -> None:
+        if self.acknowledged.is_set():
+            return
+        try:
+            self._messages.write(json.dumps({"event": event, **data}) + "\n")
+            self._messages.flush()
+        except (BrokenPipeError, ValueError):
+            self.stop.set()
+
+    def _read_start_command(self) -> None:
+        for line in sys.stdin:
+            if line.strip() == "ok":
+                self.acknowledged.set()
+        if not self.acknowledged.is_set():
+            self.stop.set()  # the start command died (or was interrupted) before readiness
+
+    # -- life cycle -------------------------------------------------------------------------------
+    def run(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda *_: self.stop.set())
+        threading.Thread(target=self._read_start_command, daemon=True).start()
+        self.sessions = self.launcher.launch()
+        try:
+            return asyncio.run(self._serve())
+        finally:
+            self._end_sessions()
+
+    async def _serve(self) -> int:
+        from distributed import Scheduler
+
+        security = None
+        if self.spec.tls_dir:
+            from daskhpc.cluster.security import load_cluster_tls
+
+            security = load_cluster_tls(Path(self.spec.tls_dir)).security("scheduler")
+        scheduler = Scheduler(
+            host=self.spec.scheduler_host,
+            port=self.spec.scheduler_port,
+            protocol=self.spec.protocol,
+            dashboard_address=f"{self.spec.scheduler_host}:{self.spec.dashboard_port}",
+            security=security,
+        )
+        try:
+            await scheduler
+            code = await self._until_ready(scheduler)
+            if code == 0:
+                await self._until_stopped(scheduler)
+            return code
+        finally:
+            await scheduler.close()
+            remove_scheduler_file(self.spec)
+
+    async def _until_ready(self, scheduler: Any) -> int:
+        deadline = time.monotonic() + self.spec.timeout
+        reported = -1
+        while not self.stop.is_set():
+            connected = self._per_host(scheduler)
+            count = sum(connected.values())
+            if count != reported:
+                self.tell("progress", connected=count, expected=self.spec.total_workers)
+                reported = count
+            self._note_failed_sessions(connected)
+            waiting_for = [node for node in self.spec.nodes
+                           if node.host not in self.failed and connected[node.host] < node.workers]
+            if not waiting_for or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        if self.stop.is_set():
+            return 1
+        count = sum(self._per_host(scheduler).values())
+        missing = [node.host for node in self.spec.nodes
+                   if self._per_host(scheduler)[node.host] < node.workers]
+        if count < self.spec.min_workers or count == 0:
+            self.tell("error", message=self._shortfall(count, missing))
+            return 1
+        self._write_scheduler_file(scheduler)
+        self.tell("ready", connected=count, expected=self.spec.total_workers, missing=missing)
+        await asyncio.get_running_loop().run_in_executor(None, self._wait_for_answer)
+        return 0 if self.acknowledged.is_set() else 1
+
+    def _wait_for_answer(self) -> None:
+        while not (self.acknowledged.wait(0.05) or self.stop.is_set()):
+            pass
+
+    async def _until_stopped(self, scheduler: Any) -> None:
+        # the start command is gone: nothing reads stdout any more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        last: Optional[dict[str, Any]] = None
+        while not self.stop.is_set():
+            status = self._status(scheduler)
+            if status != last:
+                self.state.write_status(status)
+                last = status
+            await asyncio.sleep(0.2)
+
+    # -- what the scheduler sees ------------------------------------------------------------------
+    def _per_host(self, scheduler: Any) -> Counter[str]:
+        """Connected workers per node, from the names the agents gave them (host-index)."""
+        counts: Counter[str] = Counter({node.host: 0 for node in self.spec.nodes})
+        for worker in scheduler.workers.values():
+            host = str(worker.name).rsplit("-", 1)[0]
+            if host in counts:
+                counts[host] += 1
+        return counts
+
+    def _status(self, scheduler: Any) -> dict[str, Any]:
+        nodes: dict[str, dict[str, Any]] = {
+            node.host: {"workers": 0, "threads": 0, "memory": 0} for node in self.spec.nodes
+        }
+        for worker in scheduler.workers.values():
+            host = str(worker.name).rsplit("-", 1)[0]
+            entry = nodes.setdefault(host, {"workers": 0, "threads": 0, "memory": 0})
+            entry["workers"] += 1
+            entry["threads"] += worker.nthreads
+            entry["memory"] += worker.memory_limit or 0
+        return {"nodes": nodes, "failed": sorted(self.failed)}
+
+    def _note_failed_sessions(self, connected: Counter[str]) -> None:
+        for session in self.sessions:
+            if session.process.poll() is None:
+                continue
+            for host in session.hosts:
+                if host not in self.failed and connected[host] < self.spec.node(host).workers:
+                    self.failed.add(host)
+                    self.tell("node-failed", host=host, log=session.log_tail())
+
+    def _shortfall(self, count: int, missing: list[str]) -> str:
+        where = ", ".join(missing) or "none"
+        return (
+            f"only {count} of {self.spec.total_workers} workers connected within "
+            f"{self.spec.timeout:g} s (at least {self.spec.min_workers} needed; nodes short: "
+            f"{where}); logs in {self.spec.cluster_dir}/logs"
+        )
+
+    # -- files ----------------------------------------------------------------------------------
+    def _write_scheduler_file(self, scheduler: Any) -> None:
+        path = Path(self.spec.scheduler_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        identity = scheduler.identity()
+        identity["daskhpc_cluster"] = self.spec.cluster_id
+        write_private(path, json.dumps(identity, indent=2))
+
+
+    def _end_sessions(self) -> None:
+        for session in self.sessions:
+            session.request_stop()
+        deadline = time.monotonic() + SESSION_STOP_TIMEOUT
+        for session in self.sessions:
+            try:
+                session.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                session.kill()
+        for session in self.sessions:
+            try:
+                session.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                session.process.kill()
+                session.process.wait()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    cluster_dir = Path((sys.argv[1:] if argv is None else argv)[0])
+    return Supervisor(read_spec(cluster_dir)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
