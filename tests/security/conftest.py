@@ -26,9 +26,14 @@ class RunningCluster:
     log_dir: Path
 
 
-def _wait_for_file(path: Path, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_for_address(path: Path, process: subprocess.Popen[bytes], log: Path) -> str:
+    """The scheduler's address, once its file is complete (distributed writes it in place)."""
     deadline = time.monotonic() + 60
-    while not path.exists():
+    while True:
+        try:
+            return str(json.loads(path.read_text())["address"])
+        except (OSError, ValueError, KeyError):
+            pass
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"scheduler did not start:\n{log.read_text()[-2000:]}")
         time.sleep(0.05)
@@ -52,8 +57,7 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClu
                  *tls.cli_args("scheduler")],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             ))
-        _wait_for_file(scheduler_file, processes[0], scheduler_log)
-        address = json.loads(scheduler_file.read_text())["address"]
+        address = _wait_for_address(scheduler_file, processes[0], scheduler_log)
         with (log_dir / "worker.log").open("wb") as log:
             processes.append(subprocess.Popen(
                 [DASK, "worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
 from daskhpc.proxy_allowlist import allowed, cluster_hosts
+
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def write_cluster(
@@ -72,3 +84,124 @@ def test_stopped_and_replaced_clusters_are_refused(clusters_dir: Path) -> None:
     assert not allowed(None, stopped.scheduler_host)
     assert not allowed(None, "node6")
     assert not allowed(None, "10.77.0.6")
+
+
+def _outward_address() -> str | None:
+    """One of this machine's non-loopback IPv4 addresses, if it has any."""
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                return str(address.address)
+    return None
+
+
+def _start(argv: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as stream:
+        return subprocess.Popen(argv, stdout=stream, stderr=subprocess.STDOUT, env=env)
+
+
+def _wait(condition: Callable[[], bool], process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while not condition():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{process.args[:3]} did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
+def _get(url: str, token: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    """The file's JSON once it is complete (distributed writes its scheduler file in place)."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_real_jupyter_server_proxies_to_cluster_dashboard_only(
+    clusters_dir: Path, tmp_path: Path
+) -> None:
+    """jupyter server + jupyter-server-proxy with our allow-list, a real scheduler dashboard on
+    this machine's outward address: that host is proxied, another reachable host is refused."""
+    address = _outward_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to stand for a node")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+    }
+    scheduler_file = tmp_path / "scheduler.json"
+    processes = [_start(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", address, "--port", "0",
+         "--dashboard-address", ":0", "--scheduler-file", str(scheduler_file)],
+        tmp_path / "scheduler.log", env,
+    )]
+    try:
+        token = secrets.token_hex(16)
+        jupyter_port = free_port()
+        config = tmp_path / "jupyter_server_config.py"
+        config.write_text(
+            "from daskhpc.proxy_allowlist import allowed\n"
+            "c.ServerProxy.host_allowlist = allowed\n"
+            f"c.IdentityProvider.token = {token!r}\n"
+        )
+        processes.append(_start(
+            [sys.executable, "-m", "jupyter_server", f"--config={config}", "--ip=127.0.0.1",
+             f"--port={jupyter_port}", "--port-retries=0", "--no-browser",
+             f"--ServerApp.root_dir={tmp_path}", *(["--allow-root"] if os.geteuid() == 0 else []),
+             ],
+            tmp_path / "jupyter.log", env,
+        ))
+        _wait(lambda: _json(scheduler_file) is not None, processes[0], tmp_path / "scheduler.log")
+        scheduler = _json(scheduler_file)
+        assert scheduler is not None
+        dashboard_port = scheduler["services"]["dashboard"]
+        spec = write_cluster(clusters_dir, "live", ["nodeless"], scheduler_host=address)
+        Path(spec.scheduler_file).write_text(json.dumps({"address": spec.scheduler_address}))
+        _wait(lambda: _listening(jupyter_port), processes[1], tmp_path / "jupyter.log")
+
+        def proxied(host: str) -> tuple[int, str]:
+            return _get(f"http://127.0.0.1:{jupyter_port}/proxy/{host}:{dashboard_port}/status",
+                        token)
+
+        status, body = proxied(address)
+        assert status == 200, body[:500]
+        assert "Dask" in body
+        # Reachable (the dashboard listens on every interface), but not a node of a cluster.
+        status, body = proxied("127.0.0.2")
+        assert status == 403, body[:500]
+        # The cluster ended (its scheduler file is gone): its node is refused from now on.
+        Path(spec.scheduler_file).unlink()
+        status, body = proxied(address)
+        assert status == 403, body[:500]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
