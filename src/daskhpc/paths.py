@@ -70,3 +70,30 @@ def default_scheduler_file() -> Path:
 def current_tls_link() -> Path:
     """Symlink to the TLS directory of the user's latest cluster; new kernels' clients use it."""
     return state_dir() / "current-tls"
+
+
+def cache_dir() -> Path:
+    """Download cache for the installer (uv's), removed with the install unless UV_CACHE_DIR
+    points elsewhere."""
+    xdg = _env_path("XDG_CACHE_HOME")
+    return _env_path("DASKHPC_CACHE_DIR") or (xdg or home() / ".cache") / "daskhpc"
+
+
+def user_jupyter_data_dir() -> Path:
+    """Jupyter's per-user data dir (kernels/ inside), computed as jupyter_core does on Linux."""
+    xdg = _env_path("XDG_DATA_HOME")
+    return _env_path("JUPYTER_DATA_DIR") or (xdg or home() / ".local" / "share") / "jupyter"
+
+
+def system_jupyter_data_dir() -> Path:
+    """A data dir every Jupyter searches by default, for kernels of --system installs."""
+    return Path("/usr/local/share/jupyter")
+
+
+def default_system_prefix(version: str) -> Path:
+    return Path("/opt/daskhpc") / version
+
+
+def system_manifest_file(prefix: Path) -> Path:
+    """A --system install keeps its manifest under its own prefix, not in the admin's home."""
+    return prefix / "daskhpc-manifest.json"

@@ -1,0 +1,105 @@
+"""The text of every small file setup writes: wrappers, config inside the env, the PATH line,
+modulefiles. Pure functions of the options, so tests can check them and re-runs compare them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daskhpc import __version__
+from daskhpc.cli import PROGRAM_NAMES
+
+WRAPPED_COMMANDS = ("start", "stop", "status")
+RC_MARKER = "# daskhpc: wrappers on PATH (remove-dask.sh removes this line)"
+
+
+def wrapper_names() -> dict[str, str]:
+    """command -> program name, e.g. start -> start-dask-cluster."""
+    return {command: PROGRAM_NAMES[command] for command in WRAPPED_COMMANDS}
+
+
+def wrapper_text(template: str, command: str, env_python: Path) -> str:
+    if "'" in str(env_python):
+        raise ValueError(f"environment path {env_python} contains a single quote")
+    return (template.replace("@PROGRAM@", PROGRAM_NAMES[command])
+            .replace("@COMMAND@", command)
+            .replace("@PYTHON@", str(env_python)))
+
+
+def rc_line(bin_dir: Path) -> str:
+    return f'export PATH="{bin_dir}:$PATH"  {RC_MARKER}'
+
+
+def dask_config_text() -> str:
+    """<env>/etc/dask/daskhpc.yaml: defaults for everyone using this environment. The dashboard
+    link for JupyterHub is set at run time by daskhpc.client_config (YAML cannot test whether
+    JUPYTERHUB_SERVICE_PREFIX is set)."""
+    return """\
+# Installed by daskhpc setup-dask.sh inside this environment; removed with it.
+labextension:
+  # The JupyterLab Dask tab's "New" button: a small cluster on the node the notebook runs on.
+  # Clusters across the allocation come from start-dask-cluster.
+  factory:
+    module: dask.distributed
+    class: LocalCluster
+    args: []
+    kwargs:
+      n_workers: 2
+      threads_per_worker: 1
+      processes: true
+  default:
+    workers: null
+    adapt: null
+  initial: []
+  browserDashboardCheck: false
+"""
+
+
+CLIENT_HOOK_LINE = "import daskhpc.client_config; daskhpc.client_config.apply()\n"
+
+JUPYTER_SERVER_CONFIG = """\
+# Installed by daskhpc setup-dask.sh: jupyter-server-proxy may reach exactly the nodes of the
+# user's running Dask clusters (their dashboards), nothing else.
+from daskhpc.proxy_allowlist import allowed
+
+c.ServerProxy.host_allowlist = allowed  # noqa: F821 (c is given by Jupyter)
+"""
+
+
+def kernel_overrides(env_link: Path, display_name: str) -> dict[str, object]:
+    """What kernel.json says beyond ipykernel's defaults: the env's Python by its stable path
+    and the env's bin first on PATH (jupyter_client >= 7 expands ${PATH})."""
+    return {
+        "argv": [str(env_link / "bin" / "python"), "-m", "ipykernel_launcher",
+                 "-f", "{connection_file}"],
+        "display_name": display_name,
+        "env": {"PATH": f"{env_link / 'bin'}:${{PATH}}"},
+    }
+
+
+def lmod_modulefile(bin_dir: Path, jupyter_data_dir: Path, prefix: Path, version: str) -> str:
+    return f"""\
+-- daskhpc {version}: written by setup-dask.sh --system; remove-dask.sh removes it.
+help([[Dask on the nodes of your allocation (daskhpc {__version__}, installed in {prefix}).
+Commands: start-dask-cluster, stop-dask-cluster, dask-cluster-status.
+Jupyter kernel: the one named in {jupyter_data_dir}/kernels.]])
+whatis("Name: daskhpc")
+whatis("Version: {version}")
+whatis("Description: Dask scheduler and workers across allocated nodes, Jupyter kernel")
+prepend_path("PATH", "{bin_dir}")
+prepend_path("JUPYTER_PATH", "{jupyter_data_dir}")
+"""
+
+
+def tcl_modulefile(bin_dir: Path, jupyter_data_dir: Path, prefix: Path, version: str) -> str:
+    return f"""\
+#%Module1.0
+## daskhpc {version}: written by setup-dask.sh --system; remove-dask.sh removes it.
+proc ModulesHelp {{ }} {{
+    puts stderr "Dask on the nodes of your allocation (daskhpc {__version__}, in {prefix})."
+    puts stderr "Commands: start-dask-cluster, stop-dask-cluster, dask-cluster-status."
+}}
+module-whatis "daskhpc {version}: Dask scheduler and workers across allocated nodes"
+conflict daskhpc
+prepend-path PATH {{{bin_dir}}}
+prepend-path JUPYTER_PATH {{{jupyter_data_dir}}}
+"""

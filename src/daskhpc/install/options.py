@@ -1,0 +1,167 @@
+"""Turn setup's command-line arguments into resolved install options (every path absolute),
+refusing bad combinations before anything is changed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from daskhpc import __version__, paths
+from daskhpc.errors import DaskhpcError
+from daskhpc.install.backends import Backend, conda, select
+
+MIN_ENV_PYTHON = (3, 11)  # what the locked stack needs (numpy 2.4, pandas 3); see envs/lock.sh
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    repo: Path
+    system: bool
+    backend: Backend
+    python: str  # the Python a venv is made from
+    env_link: Path  # the path users, wrappers and the kernel see
+    builds_dir: Path  # complete and in-progress builds behind env_link
+    bin_dir: Path
+    kernel_name: str
+    display_name: str
+    kernel_dir: Path  # <jupyter data dir>/kernels/<kernel_name>
+    manifest_path: Path
+    log_dir: Path
+    tools_dir: Path
+    cache_dir: Path
+    cache_is_ours: bool  # False when the user pointed UV_CACHE_DIR somewhere
+    rc_file: Optional[Path]  # set with --add-to-path
+    modulefiles_dir: Optional[Path]
+    module_version: str
+    update: bool
+
+    @property
+    def env_python(self) -> Path:
+        return self.env_link / "bin" / "python"
+
+
+def repo_dir() -> Path:
+    """The checkout setup runs from (the bootstrap puts its src/ on PYTHONPATH)."""
+    repo = Path(__file__).resolve().parents[3]
+    if not (repo / "envs" / "environment.yml").exists():
+        raise DaskhpcError(
+            "setup must run from a daskhpc checkout (envs/environment.yml not found next to "
+            f"{repo / 'src'}); run sh setup-dask.sh from the repository"
+        )
+    return repo
+
+
+def _absolute(text: str) -> Path:
+    return Path(os.path.abspath(os.path.expanduser(text)))
+
+
+def python_version(python: str) -> tuple[int, int]:
+    try:
+        output = subprocess.run(
+            [python, "-c", "import sys; print('%d %d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout
+        major, minor = output.split()
+        return int(major), int(minor)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        raise DaskhpcError(f"{python} does not run as a Python; pass --python PATH") from None
+
+
+def _check_env_python(python: str) -> None:
+    version = python_version(python)
+    if version < MIN_ENV_PYTHON:
+        needed = ".".join(map(str, MIN_ENV_PYTHON))
+        raise DaskhpcError(
+            f"{python} is Python {version[0]}.{version[1]}; the Dask stack needs >= {needed}: "
+            f"pass --python /path/to/python{needed} (or newer)"
+        )
+
+
+def _conda_named_prefix(backend: Backend, name: str) -> Path:
+    assert backend.tool is not None
+    command = conda.info_command(backend.tool)
+    try:
+        output = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        raise DaskhpcError(f"cannot run {backend.tool} ({error}); use --prefix") from None
+    return conda.envs_dir_from_info(backend.name, output) / name
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
+    if not args.system:
+        for flag, value in (("--kernel-dir", args.kernel_dir),
+                            ("--modulefiles-dir", args.modulefiles_dir)):
+            if value:
+                raise DaskhpcError(f"{flag} is for admin installs; add --system or leave it out")
+    elif args.add_to_path:
+        raise DaskhpcError("--add-to-path edits your own ~/.bashrc; for --system installs "
+                           "give users the modulefile (--modulefiles-dir) instead")
+    if args.name and args.prefix:
+        raise DaskhpcError("give either --name or --prefix for the environment, not both")
+    if args.name and args.backend == "venv":
+        raise DaskhpcError("--name names a conda environment; with --backend venv use --prefix")
+    if args.name and args.system:
+        raise DaskhpcError("--system installs live under --prefix; leave out --name")
+    for flag, value in (("--kernel-name", args.kernel_name), ("--name", args.name)):
+        if value is not None and (not value or "/" in value or value.startswith(".")):
+            raise DaskhpcError(f"{flag} {value!r} must be a plain name (no '/', no leading '.')")
+
+
+def resolve(args: argparse.Namespace) -> InstallOptions:
+    _check_combinations(args)
+    repo = repo_dir()
+    backend = select(args.backend)
+    if args.name and backend.name == "venv":
+        raise DaskhpcError("--name needs conda, mamba or micromamba and none was found; "
+                           "use --prefix")
+    python = _absolute(args.python) if args.python else Path(sys.executable)
+    if backend.name == "venv":
+        _check_env_python(str(python))
+
+    cache_variable = os.environ.get("UV_CACHE_DIR")
+    if args.system:
+        prefix = _absolute(args.prefix) if args.prefix else paths.default_system_prefix(
+            __version__)
+        env_link = prefix / "env"
+        bin_dir = _absolute(args.bin_dir) if args.bin_dir else prefix / "bin"
+        data = _absolute(args.kernel_dir) if args.kernel_dir else paths.system_jupyter_data_dir()
+        manifest_path = paths.system_manifest_file(prefix)
+        log_dir, tools_dir = prefix / "logs", prefix / "tools"
+        modulefiles_dir = _absolute(args.modulefiles_dir) if args.modulefiles_dir else None
+        module_version = prefix.name
+    else:
+        if args.name:
+            env_link = _conda_named_prefix(backend, args.name)
+        else:
+            env_link = _absolute(args.prefix) if args.prefix else paths.default_env_prefix()
+        bin_dir = _absolute(args.bin_dir) if args.bin_dir else paths.default_bin_dir()
+        data = paths.user_jupyter_data_dir()
+        manifest_path = paths.manifest_file()
+        log_dir, tools_dir = paths.install_log_dir(), paths.tools_dir()
+        modulefiles_dir, module_version = None, __version__
+    return InstallOptions(
+        repo=repo,
+        system=bool(args.system),
+        backend=backend,
+        python=str(python),
+        env_link=env_link,
+        builds_dir=env_link.with_name(env_link.name + ".builds"),
+        bin_dir=bin_dir,
+        kernel_name=args.kernel_name,
+        display_name=args.display_name,
+        kernel_dir=data / "kernels" / args.kernel_name,
+        manifest_path=manifest_path,
+        log_dir=log_dir,
+        tools_dir=tools_dir,
+        cache_dir=_absolute(cache_variable) if cache_variable else paths.cache_dir(),
+        cache_is_ours=not cache_variable,
+        rc_file=paths.shell_rc_file() if args.add_to_path else None,
+        modulefiles_dir=modulefiles_dir,
+        module_version=module_version,
+        update=bool(args.update),
+    )

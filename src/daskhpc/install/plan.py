@@ -1,0 +1,131 @@
+"""Options -> the ordered steps of an install. Pure: what is on disk comes in as a State, so the
+plan can be printed (--dry-run), tested, and applied step by step (install/apply.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from daskhpc.install import generated
+from daskhpc.install.backends.conda import CONDA_LOCK_FILE
+from daskhpc.install.options import InstallOptions
+from daskhpc.manifest import EnvRecord
+
+LOCK_FILE = "requirements.lock"
+
+
+@dataclass(frozen=True)
+class State:
+    """What setup found before planning."""
+
+    env: Optional[EnvRecord]  # the manifest's record of the current build
+    env_complete: bool  # that build exists and finished
+    uv: Optional[str]  # a usable uv (venv backend), None when it must be installed
+    pip_available: bool  # the bootstrap Python can pip-install uv
+    hooks: frozenset[str]  # security hooks present in the package: client_config, proxy_allowlist
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # uv | env | package | file | kernel | rc-line
+    summary: str
+    path: str = ""
+    content: str = ""  # file: the text; kernel: the kernel.json overrides as JSON
+    mode: int = 0o644
+
+
+def _digest(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+def inputs_digest(options: InstallOptions) -> str:
+    """What the environment is built from: a change means a rebuild."""
+    envs = options.repo / "envs"
+    if options.backend.name == "venv":
+        files = [envs / LOCK_FILE]
+    else:
+        files = [envs / "environment.yml", envs / CONDA_LOCK_FILE]
+    contents = [path.read_bytes() if path.exists() else b"" for path in files]
+    return _digest(options.backend.name.encode(), options.python.encode(), *contents)
+
+
+def package_digest(repo: Path) -> str:
+    """daskhpc's own code: a change means reinstalling only the package."""
+    files = [*sorted((repo / "src" / "daskhpc").rglob("*.py")), repo / "pyproject.toml"]
+    return _digest(*(str(path.relative_to(repo)).encode() + path.read_bytes() for path in files))
+
+
+def env_is_current(options: InstallOptions, state: State, inputs: str) -> bool:
+    return (not options.update and state.env is not None and state.env_complete
+            and state.env.inputs_sha256 == inputs and state.env.link == str(options.env_link))
+
+
+def make_plan(options: InstallOptions, state: State, wrapper_template: str) -> list[Step]:
+    inputs = inputs_digest(options)
+    package = package_digest(options.repo)
+    steps: list[Step] = []
+    backend = options.backend.name
+    if env_is_current(options, state, inputs):
+        if state.env is not None and state.env.package_sha256 != package:
+            steps.append(Step("package", "reinstall daskhpc into the environment (code changed)"))
+    else:
+        if backend == "venv" and state.uv is None and state.pip_available:
+            steps.append(Step("uv", f"install uv into {options.tools_dir}"))
+        how = "venv + uv" if backend == "venv" and (state.uv or state.pip_available) else backend
+        if backend == "venv" and not (state.uv or state.pip_available):
+            how = "venv + pip (no uv and no pip to fetch it: slow)"
+        steps.append(Step("env", f"build the environment ({how}) and switch {options.env_link} "
+                                 "to it when complete"))
+    steps.extend(_env_config_steps(options, state))
+    overrides = generated.kernel_overrides(options.env_link, options.display_name)
+    steps.append(Step("kernel", f"register the Jupyter kernel {options.display_name!r} in "
+                                f"{options.kernel_dir}", str(options.kernel_dir),
+                      json.dumps(overrides, sort_keys=True)))
+    for command, program in generated.wrapper_names().items():
+        path = options.bin_dir / program
+        text = generated.wrapper_text(wrapper_template, command, options.env_python)
+        steps.append(Step("file", f"write the wrapper {path}", str(path), text, 0o755))
+    if options.rc_file is not None:
+        steps.append(Step("rc-line", f"add {options.bin_dir} to PATH in {options.rc_file}",
+                          str(options.rc_file), generated.rc_line(options.bin_dir)))
+    if options.modulefiles_dir is not None:
+        steps.extend(_modulefile_steps(options))
+    return steps
+
+
+def _env_config_steps(options: InstallOptions, state: State) -> list[Step]:
+    """Config inside the environment; paths go through the env link (the current build)."""
+    etc = options.env_link / "etc"
+    steps = [Step("file", "write dask defaults into the environment",
+                  str(etc / "dask" / "daskhpc.yaml"), generated.dask_config_text())]
+    if "proxy_allowlist" in state.hooks:
+        steps.append(Step("file", "write the Jupyter proxy allow-list hook",
+                          str(etc / "jupyter" / "jupyter_server_config.py"),
+                          generated.JUPYTER_SERVER_CONFIG))
+    if "client_config" in state.hooks:
+        steps.append(Step("file", "write the Dask client hook (.pth)",
+                          "{site-packages}/daskhpc_client_config.pth",
+                          generated.CLIENT_HOOK_LINE))
+    return steps
+
+
+def _modulefile_steps(options: InstallOptions) -> list[Step]:
+    assert options.modulefiles_dir is not None
+    folder = options.modulefiles_dir / "daskhpc"
+    data = options.kernel_dir.parent.parent
+    prefix = options.env_link.parent
+    arguments = (options.bin_dir, data, prefix, options.module_version)
+    lua = folder / f"{options.module_version}.lua"
+    tcl = folder / options.module_version
+    return [
+        Step("file", f"write the Lmod modulefile {lua}", str(lua),
+             generated.lmod_modulefile(*arguments)),
+        Step("file", f"write the Environment Modules modulefile {tcl}", str(tcl),
+             generated.tcl_modulefile(*arguments)),
+    ]

@@ -1,0 +1,110 @@
+"""`remove-dask.sh`: take away exactly what the manifest lists, newest first, nothing else.
+
+Idempotent: a second run finds no manifest and says so. The manifest is saved after every
+removal, so an interrupted remove can simply be run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from daskhpc import __version__, manifest, paths
+from daskhpc.errors import DaskhpcError
+from daskhpc.manifest import Item, Manifest
+
+ENV_KINDS = ("env-link", "env-build")
+
+
+def _manifest_path(args: argparse.Namespace) -> Path:
+    if args.system:
+        prefix = Path(os.path.abspath(args.prefix)) if args.prefix else (
+            paths.default_system_prefix(__version__))
+        return paths.system_manifest_file(prefix)
+    if args.prefix:
+        raise DaskhpcError("--prefix is for --system installs; a user install is found from "
+                           "its manifest, so leave it out")
+    return paths.manifest_file()
+
+
+def _kept_for_env(record: Manifest) -> set[str]:
+    """With --keep-env: the environment and every directory that holds it stay."""
+    kept: set[str] = set()
+    for item in record.items:
+        if item.kind in ENV_KINDS:
+            kept.add(item.path)
+            kept.update(str(parent) for parent in Path(item.path).parents)
+    return kept
+
+
+def _remove_rc_line(item: Item) -> None:
+    path = Path(item.path)
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except FileNotFoundError:
+        return
+    remaining = [line for line in lines if line.rstrip("\n") != item.line]
+    if len(remaining) != len(lines):
+        path.write_text("".join(remaining))
+
+
+def remove_item(item: Item) -> None:
+    path = Path(item.path)
+    if item.kind in ("file", "env-link"):
+        path.unlink(missing_ok=True)
+    elif item.kind in ("tree", "env-build"):
+        if path.is_symlink():
+            path.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    elif item.kind == "rc-line":
+        _remove_rc_line(item)
+    elif item.kind == "file-if-empty":
+        if path.exists() and not path.read_text().strip():
+            path.unlink()
+    elif item.kind == "dir":
+        try:
+            path.rmdir()  # only when empty: files others put there stay
+        except FileNotFoundError:
+            pass
+        except OSError:
+            print(f"kept {path}: it holds files daskhpc did not put there")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = _manifest_path(args)
+    record = manifest.load(path)
+    if record is None:
+        print(f"nothing to remove: no daskhpc install recorded at {path}")
+        return 0
+    kept = _kept_for_env(record) | {str(p) for p in path.parents} if args.keep_env else set()
+    doomed = [item for item in reversed(record.items) if item.path not in kept]
+    if args.dry_run or not (args.yes or not sys.stdin.isatty()):
+        print(f"remove-dask.sh would remove ({len(doomed)} items, newest first):")
+        for item in doomed:
+            detail = f": {item.line}" if item.line else ""
+            print(f"  - {item.kind} {item.path}{detail}")
+        if args.dry_run:
+            print("dry run: nothing was changed")
+            return 0
+        if input("Remove these? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise DaskhpcError("nothing was removed (answered no); pass --yes to skip the "
+                               "question", exit_code=1)
+    # Everything but directories first, saving the manifest as we go; then the manifest itself;
+    # then the (now empty) directories, which may include the one holding the manifest.
+    for item in [i for i in doomed if i.kind != "dir"]:
+        remove_item(item)
+        record.forget(item.kind, item.path)
+    if kept:  # the environment stays listed, so a later full remove takes it
+        print(f"kept the environment {record.settings.get('env_link', '')} (--keep-env)")
+    else:
+        record.delete()
+    for item in [i for i in doomed if i.kind == "dir"]:
+        remove_item(item)
+        if kept and not Path(item.path).exists():
+            record.forget(item.kind, item.path)
+    print("daskhpc is removed" + (" (environment kept)" if kept else ""))
+    return 0

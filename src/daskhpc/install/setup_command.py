@@ -1,0 +1,138 @@
+"""`setup-dask.sh`: resolve options, look at what is there, plan, check, then apply."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from daskhpc import __version__, manifest
+from daskhpc.errors import DaskhpcError
+from daskhpc.install import apply, plan
+from daskhpc.install.backends import venv
+from daskhpc.install.options import InstallOptions, resolve
+from daskhpc.manifest import Manifest
+
+SECURITY_HOOKS = ("client_config", "proxy_allowlist")
+
+
+def _gather_state(options: InstallOptions, record: Manifest) -> plan.State:
+    env = record.env
+    complete = bool(env and apply.build_is_complete(Path(env.build))
+                    and os.path.realpath(env.link) == os.path.realpath(env.build))
+    uv = venv.find_uv(options.tools_dir) if options.backend.name == "venv" else None
+    source = options.repo / "src" / "daskhpc"
+    return plan.State(
+        env=env,
+        env_complete=complete,
+        uv=uv,
+        pip_available=importlib.util.find_spec("pip") is not None,
+        hooks=frozenset(hook for hook in SECURITY_HOOKS if (source / f"{hook}.py").exists()),
+    )
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in [path, *path.parents]:
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path("/")
+
+
+def _check_writable(path: Path) -> None:
+    existing = _nearest_existing(path)
+    if existing != path and not existing.is_dir():
+        raise DaskhpcError(f"cannot create {path}: {existing} is not a directory; "
+                           "choose another location")
+    folder = existing if existing.is_dir() and existing != path else existing.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DaskhpcError(f"cannot write to {folder} (needed for {path}); choose a location "
+                           "you can write to, or ask its owner")
+
+
+def preflight(options: InstallOptions, record: Manifest, steps: list[plan.Step]) -> None:
+    """Refuse, before changing anything, to touch what is not ours or cannot be written."""
+    previous = record.settings.get("env_link")
+    if previous and previous != str(options.env_link):
+        raise DaskhpcError(f"daskhpc is already installed with its environment at {previous}; "
+                           "run remove-dask.sh first to install it elsewhere")
+    link = options.env_link
+    if (link.exists() or link.is_symlink()) and not record.has("env-link", link):
+        raise DaskhpcError(f"{link} already exists and was not made by daskhpc; remove it or "
+                           "choose another --prefix/--name")
+    targets = [link, options.builds_dir, options.manifest_path, options.log_dir]
+    for step in steps:
+        if step.kind in ("file", "kernel", "rc-line") and not step.path.startswith("{"):
+            path = Path(step.path)
+            targets.append(path)
+            inside_env = path.is_relative_to(link)
+            foreign = (path.exists() or path.is_symlink()) and not record.owns(path)
+            if step.kind != "rc-line" and not inside_env and foreign:
+                raise DaskhpcError(f"{path} already exists and was not installed by daskhpc; "
+                                   "move it away (or pick another --bin-dir/--kernel-name)")
+    for target in targets:
+        if not target.is_relative_to(link) or target == link:
+            _check_writable(target)
+
+
+def _confirm(options: InstallOptions) -> None:
+    answer = input(f"Install daskhpc {__version__} as planned above? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise DaskhpcError("nothing was changed (answered no); pass --yes to skip the question",
+                           exit_code=1)
+
+
+def _path_advice(options: InstallOptions) -> None:
+    on_path = str(options.bin_dir) in os.environ.get("PATH", "").split(os.pathsep)
+    if options.system:
+        if options.modulefiles_dir:
+            print(f"Users: module use {options.modulefiles_dir}; module load daskhpc")
+        else:
+            print(f"Users: add {options.bin_dir} to PATH (or pass --modulefiles-dir)")
+    elif options.rc_file is not None:
+        print(f"{options.bin_dir} is on PATH in new shells ({options.rc_file}).")
+    elif not on_path:
+        print(f"warning: {options.bin_dir} is not on your PATH: run the wrappers by full path, "
+              "or re-run with --add-to-path", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = resolve(args)
+    record = manifest.load(options.manifest_path) or Manifest(path=options.manifest_path)
+    state = _gather_state(options, record)
+    template = (options.repo / "bin" / "wrapper.sh.in").read_text()
+    steps = plan.make_plan(options, state, template)
+    preflight(options, record, steps)
+    installer = apply.Installer(options, record, state)
+
+    if args.dry_run or not (args.yes or not sys.stdin.isatty()):
+        print(f"daskhpc {__version__} setup plan ({options.backend.name} backend):")
+        for step in steps:
+            marker = "  (up to date)" if installer.is_current(step) else ""
+            print(f"  - {step.summary}{marker}")
+        if args.dry_run:
+            print("dry run: nothing was changed")
+            return 0
+        _confirm(options)
+
+    record.system = options.system
+    record.daskhpc_version = __version__
+    record.settings = {"env_link": str(options.env_link), "backend": options.backend.name}
+    if options.system:
+        os.umask(0o022)
+    try:
+        installer.apply(steps)
+    except KeyboardInterrupt:
+        raise DaskhpcError(f"interrupted; {apply.RETRY_HINT}", exit_code=130) from None
+    except OSError as error:
+        raise DaskhpcError(f"{error}; {apply.RETRY_HINT}") from None
+    finally:
+        installer.log.close()
+    if installer.changed:
+        print(f"daskhpc is installed: environment {options.env_link}, kernel "
+              f"{options.display_name!r}, wrappers in {options.bin_dir}")
+    else:
+        print("daskhpc is installed and up to date: nothing to do")
+    _path_advice(options)
+    return 0
