@@ -7,20 +7,23 @@ node after its cluster ended would hand the user's cookies to whoever listens on
 (jupyter-server-proxy#590). So: exactly the hosts of clusters whose scheduler is up, read anew
 from the cluster state on each request (a few small files), and their addresses.
 
+The cluster state is daskhpc.cluster.state's: spec.json, the `stopped` marker, supervisor.json
+and the scheduler file's `daskhpc_cluster` field.
+
 Standard library only: it runs inside the Jupyter server, which may live in another environment.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from daskhpc import paths
-from daskhpc.cluster.spec import ClusterSpec, read_spec
+from daskhpc.cluster import state as cluster_state
+from daskhpc.cluster.spec import ClusterSpec
+from daskhpc.cluster.state import scheduler_file_owner
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -33,10 +36,10 @@ def allowed(handler: Any, host: str) -> bool:
     return host in cluster_hosts()
 
 
-def cluster_hosts(clusters_dir: Path | None = None) -> set[str]:
+def cluster_hosts() -> set[str]:
     """Names and addresses of every node (and scheduler address) of the running clusters."""
     hosts: set[str] = set()
-    for spec in running_clusters(clusters_dir or paths.clusters_dir()):
+    for spec in running_clusters():
         names = {spec.scheduler_host, *(node.host for node in spec.nodes)}
         for name in names:
             hosts.add(name.lower())
@@ -44,19 +47,18 @@ def cluster_hosts(clusters_dir: Path | None = None) -> set[str]:
     return hosts
 
 
-def running_clusters(clusters_dir: Path) -> Iterator[ClusterSpec]:
-    """Clusters whose scheduler file still names their scheduler: distributed removes the file
-    when the scheduler closes, and a new cluster writing the same file replaces the address."""
-    if not clusters_dir.is_dir():
-        return
-    for cluster_dir in clusters_dir.iterdir():
-        try:
-            spec = read_spec(cluster_dir)
-            scheduler = json.loads(Path(spec.scheduler_file).read_text())
-        except (OSError, ValueError, TypeError, KeyError):
-            continue  # not a cluster, being written, or its scheduler is gone
-        if scheduler.get("address") == spec.scheduler_address:
-            yield spec
+def running_clusters() -> Iterator[ClusterSpec]:
+    """Clusters not stopped whose scheduler file still names them (the supervisor removes it
+    when the scheduler closes; a newer cluster on the same file replaces it), and whose
+    supervisor, when it ran on this host, is still alive (it is the scheduler)."""
+    this_host = socket.gethostname()
+    for state in cluster_state.running_clusters():
+        if scheduler_file_owner(Path(state.spec.scheduler_file)) != state.cluster_id:
+            continue
+        supervisor = state.supervisor()
+        if supervisor is not None and supervisor.host == this_host and not supervisor.alive():
+            continue
+        yield state.spec
 
 
 @functools.lru_cache(maxsize=1024)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -18,7 +19,9 @@ from typing import Any
 import psutil
 import pytest
 
+from daskhpc.cluster.processes import record
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
+from daskhpc.cluster.state import ClusterState
 from daskhpc.proxy_allowlist import allowed, cluster_hosts
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -39,8 +42,13 @@ def write_cluster(
     )
     spec.write()
     if running:
-        Path(spec.scheduler_file).write_text(json.dumps({"address": spec.scheduler_address}))
+        write_scheduler_file(spec)
     return spec
+
+
+def write_scheduler_file(spec: ClusterSpec) -> None:
+    identity = {"address": spec.scheduler_address, "daskhpc_cluster": spec.cluster_id}
+    Path(spec.scheduler_file).write_text(json.dumps(identity))
 
 
 @pytest.fixture
@@ -70,20 +78,30 @@ def test_exactly_the_nodes_of_running_clusters(clusters_dir: Path) -> None:
 def test_addresses_the_node_names_resolve_to(clusters_dir: Path) -> None:
     # "vm"-style machine names resolve through /etc/hosts; localhost is the one sure to.
     write_cluster(clusters_dir, "a", ["localhost"], scheduler_host="10.77.0.1")
-    assert "127.0.0.1" in cluster_hosts(clusters_dir)
+    assert "127.0.0.1" in cluster_hosts()
 
 
-def test_stopped_and_replaced_clusters_are_refused(clusters_dir: Path) -> None:
-    stopped = write_cluster(clusters_dir, "old", ["node5"], "10.77.0.5", running=False)
-    replaced = write_cluster(clusters_dir, "older", ["node6"], "10.77.0.6")
+def test_stopped_replaced_and_dead_clusters_are_refused(clusters_dir: Path) -> None:
+    write_cluster(clusters_dir, "never-up", ["node4"], "10.77.0.4", running=False)
+    stopped = write_cluster(clusters_dir, "stopped", ["node5"], "10.77.0.5")
+    ClusterState(Path(stopped.cluster_dir)).mark_stopped()
+    replaced = write_cluster(clusters_dir, "replaced", ["node6"], "10.77.0.6")
     # A newer cluster wrote the same scheduler file: the old cluster's nodes are no longer ours.
-    Path(replaced.scheduler_file).write_text(json.dumps({"address": "tls://10.77.0.7:1"}))
+    Path(replaced.scheduler_file).write_text(json.dumps({"daskhpc_cluster": "someone-else"}))
+    # Its supervisor (the scheduler) died without stop: our PID, but another start time.
+    crashed = write_cluster(clusters_dir, "crashed", ["node7"], "10.77.0.7")
+    me = record(os.getpid(), "supervisor")
+    assert me is not None
+    ClusterState(Path(crashed.cluster_dir)).write_supervisor(
+        dataclasses.replace(me, start_time=me.start_time + 1)
+    )
     (clusters_dir / "half-written").mkdir()
+    live = write_cluster(clusters_dir, "live", ["node8"], "10.77.0.8")
+    ClusterState(Path(live.cluster_dir)).write_supervisor(me)
 
-    assert not allowed(None, "node5")
-    assert not allowed(None, stopped.scheduler_host)
-    assert not allowed(None, "node6")
-    assert not allowed(None, "10.77.0.6")
+    for host in ("node4", "10.77.0.4", "node5", "10.77.0.5", "node6", "node7", "10.77.0.7"):
+        assert not allowed(None, host), host
+    assert allowed(None, "node8")
 
 
 def _outward_address() -> str | None:
@@ -173,7 +191,6 @@ def test_real_jupyter_server_proxies_to_cluster_dashboard_only(
         assert scheduler is not None
         dashboard_port = scheduler["services"]["dashboard"]
         spec = write_cluster(clusters_dir, "live", ["nodeless"], scheduler_host=address)
-        Path(spec.scheduler_file).write_text(json.dumps({"address": spec.scheduler_address}))
         _wait(lambda: _listening(jupyter_port), processes[1], tmp_path / "jupyter.log")
 
         def proxied(host: str) -> tuple[int, str]:
