@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from security_helpers import RunningCluster, wait_for_address
 
-from daskhpc.cluster.security import ClusterTLS, create_cluster_tls
+from daskhpc.cluster.security import create_cluster_tls
 
 DASK = str(Path(sys.executable).with_name("dask"))
-
-
-@dataclass
-class RunningCluster:
-    tls: ClusterTLS
-    scheduler_file: Path
-    address: str
-    log_dir: Path
-
-
-def _wait_for_address(path: Path, process: subprocess.Popen[bytes], log: Path) -> str:
-    """The scheduler's address, once its file is complete (distributed writes it in place)."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return str(json.loads(path.read_text())["address"])
-        except (OSError, ValueError, KeyError):
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"scheduler did not start:\n{log.read_text()[-2000:]}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +34,7 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClu
                  *tls.cli_args("scheduler")],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             ))
-        address = _wait_for_address(scheduler_file, processes[0], scheduler_log)
+        address = wait_for_address(scheduler_file, processes[0], scheduler_log)
         with (log_dir / "worker.log").open("wb") as log:
             processes.append(subprocess.Popen(
                 [DASK, "worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import RunningCluster
+from security_helpers import RunningCluster
 
 from daskhpc import client_config, paths
 from daskhpc.cluster import security

@@ -8,9 +8,9 @@ import ssl
 from pathlib import Path
 
 import pytest
-from conftest import RunningCluster
 from distributed import Client
 from distributed.comm import CommClosedError, connect
+from security_helpers import RunningCluster
 
 from daskhpc.cluster.security import create_cluster_tls
 
