@@ -1,0 +1,30 @@
+"""Fixtures for cluster tests: a user with a private HOME, here or on node1 of the bed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster_helpers import User, wait_until_clean
+from testbed.nodes import NodeBed
+
+
+@pytest.fixture
+def user(tmp_path: Path) -> User:
+    home = tmp_path / "home"
+    home.mkdir()
+    return User(home)
+
+
+@pytest.fixture
+def node_user(node_bed: NodeBed, tmp_path: Path) -> Iterator[User]:
+    """A user on node1 of the simulated cluster; checks that nothing is left afterwards."""
+    home = tmp_path / "home"
+    home.mkdir()
+    person = User(home, node_bed)
+    yield person
+    for cluster in person.clusters():
+        if not (cluster / "stopped").exists():
+            person.dask("stop", cluster.name)
+    assert wait_until_clean(node_bed) == {}

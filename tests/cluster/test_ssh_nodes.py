@@ -1,0 +1,155 @@
+"""start/stop across simulated nodes over ssh, run from node1 as a user would; no orphans ever.
+
+Each node is a network namespace with its own hostname and sshd (tests/testbed/nodes.py); the
+nodes share the filesystem like cluster nodes share a home. After every test the node_user
+fixture checks that no process of the environment is left on any node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from cluster_helpers import User, leftovers, wait_until_clean
+
+pytestmark = pytest.mark.ssh_nodes
+
+
+def addresses(user: User) -> list[str]:
+    assert user.bed is not None
+    return sorted(node.address for node in user.bed.nodes)
+
+
+def worker_ips(result: dict) -> list[str]:
+    return sorted({address.split("://")[1].rsplit(":", 1)[0] for address in result["workers"]})
+
+
+def test_hostfile_three_nodes(node_user: User):
+    spec = node_user.start("--hostfile", str(node_user.hostfile("node1", "node2", "node3")))
+    assert spec["launcher"] == "ssh"
+    assert spec["scheduler_host"] == node_user.bed.nodes[0].address
+    result = node_user.compute(spec)
+    assert result["hostnames"] == ["node1", "node2", "node3"]
+    assert worker_ips(result) == addresses(node_user)
+    assert all(address.startswith("tls://") for address in result["workers"])
+    assert result["sum"] == 5050
+
+    status = json.loads(node_user.dask("status", "--json").stdout)
+    assert [(n["host"], n["workers"]) for n in status["nodes"]] == [
+        ("node1", 1), ("node2", 1), ("node3", 1)]
+
+    stop = node_user.dask("stop")
+    assert stop.returncode == 0, stop.stderr
+    assert leftovers(node_user.bed) == {}  # stop returns only once every node is clean
+
+
+def test_slurm_nodelist_several_workers_per_node(node_user: User):
+    env = {"SLURM_JOB_NODELIST": "node[1-3]", "SLURM_JOB_CPUS_PER_NODE": "2(x3)",
+           "SLURM_JOB_ID": "4242"}
+    spec = node_user.start("--launcher", "ssh", "--threads-per-worker", "1", env=env)
+    assert [node["host"] for node in spec["nodes"]] == ["node1", "node2", "node3"]
+    assert [node["workers"] for node in spec["nodes"]] == [1, 1, 1]  # sqrt(2 cores) -> 1
+    result = node_user.compute(spec)
+    assert result["hostnames"] == ["node1", "node2", "node3"]
+    assert worker_ips(result) == addresses(node_user)
+    assert node_user.dask("stop").returncode == 0
+    assert leftovers(node_user.bed) == {}
+
+
+def _wait_for_progress(process: subprocess.Popen) -> None:
+    """Read start's stderr until the supervisor reports progress: sessions are under way."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        if line.startswith("workers connected: 0/"):
+            return
+    raise AssertionError(f"start ended before progress (exit {process.wait()})")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_start_killed_midway_leaves_nothing(node_user: User, signum: int):
+    process = node_user.popen_start("--hostfile",
+                                    str(node_user.hostfile("node1", "node2", "node3")))
+    _wait_for_progress(process)
+    process.send_signal(signum)
+    process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert wait_until_clean(node_user.bed) == {}
+    assert not (node_user.home / "dask-scheduler.json").exists()
+
+
+def _supervisor_pid(spec: dict) -> int:
+    return int(json.loads((Path(spec["cluster_dir"]) / "supervisor.json").read_text())["pid"])
+
+
+def test_supervisor_and_scheduler_killed_leaves_nothing(node_user: User):
+    spec = node_user.start("--hostfile", str(node_user.hostfile("node1", "node2", "node3")))
+    os.kill(_supervisor_pid(spec), signal.SIGKILL)  # the scheduler runs inside it
+    assert wait_until_clean(node_user.bed) == {}
+    stop = node_user.dask("stop")  # cleans up the state of the dead cluster
+    assert stop.returncode == 0, stop.stderr
+    assert "no process of it is left" in stop.stdout
+    assert node_user.dask("status").returncode != 0
+
+
+def test_killed_ssh_session_ends_that_node(node_user: User):
+    spec = node_user.start("--hostfile", str(node_user.hostfile("node1", "node2", "node3")))
+    supervisor = str(_supervisor_pid(spec))
+    sessions = [line for line in node_user.bed.nodes[0].processes(" -tt ") if " node2 " in line]
+    assert len(sessions) == 1, sessions
+    pid = int(sessions[0].split()[0])
+    assert Path(f"/proc/{pid}/stat").read_text().split()[3] == supervisor
+    os.kill(pid, signal.SIGKILL)
+    node2 = node_user.bed.nodes[1]
+    assert wait_until_clean(node_user.bed, nodes=[node2]) == {}
+    assert leftovers(node_user.bed).keys() == {"node1", "node3"}  # the rest still runs
+    assert node_user.dask("stop").returncode == 0
+    assert leftovers(node_user.bed) == {}
+
+
+def test_two_clusters_share_the_nodes(node_user: User):
+    hostfile = str(node_user.hostfile("node1", "node2", "node3"))
+    first = node_user.start("--hostfile", hostfile)
+    second = node_user.start("--hostfile", hostfile, "--scheduler-file",
+                             str(node_user.home / "second.json"))
+    assert first["cluster_id"] != second["cluster_id"]
+    assert first["scheduler_port"] != second["scheduler_port"]
+    assert node_user.compute(first)["hostnames"] == ["node1", "node2", "node3"]
+    assert node_user.compute(second)["hostnames"] == ["node1", "node2", "node3"]
+
+    assert node_user.dask("stop", first["cluster_id"]).returncode == 0
+    # the other cluster is untouched and still computes
+    assert node_user.compute(second)["sum"] == 5050
+    status = json.loads(node_user.dask("status", "--json").stdout)
+    assert status["id"] == second["cluster_id"] and status["workers"] == 3
+    assert node_user.dask("stop").returncode == 0
+    assert leftovers(node_user.bed) == {}
+
+
+def test_unreachable_node_is_named_and_min_workers_decides(node_user: User):
+    bed = node_user.bed
+    unreachable = bed.gateway.rsplit(".", 1)[0] + ".99"  # in the subnet, nobody there
+    hostfile = str(node_user.hostfile("node1", "node2", unreachable))
+
+    failed = node_user.dask("start", "--hostfile", hostfile)
+    assert failed.returncode != 0
+    assert f"node {unreachable} failed" in failed.stderr
+    assert "only 2 of 3 workers connected" in failed.stderr
+    assert wait_until_clean(bed) == {}
+    assert not (node_user.home / "dask-scheduler.json").exists()
+
+    started = node_user.dask("start", "--hostfile", hostfile, "--min-workers", "2")
+    assert started.returncode == 0, started.stderr
+    assert "continuing with 2 of 3 workers" in started.stderr
+    assert node_user.compute(node_user.latest_spec())["hostnames"] == ["node1", "node2"]
+    assert node_user.dask("stop").returncode == 0
+
+
+def test_unknown_host_in_node(node_user: User):
+    result = node_user.dask("start", "--hosts", "node1,node9")
+    assert result.returncode != 0
+    assert "unknown host 'node9'" in result.stderr
+    assert node_user.clusters() == []
