@@ -1,0 +1,242 @@
+"""Clusters started by start-dask-cluster: TLS with every launcher, private to their user."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from security_helpers import Shell
+from testbed import mpi as mpi_testbed
+from testbed.nodes import NodeBed
+
+PYTHON = sys.executable
+
+# What a notebook in the registered kernel runs: no TLS code, only the scheduler file. The
+# environment's .pth line runs first (here: by hand, the dev venv has no such line).
+NOTEBOOK = """
+import daskhpc.client_config; daskhpc.client_config.apply()
+import json, os
+from dask.distributed import Client
+with Client(scheduler_file=os.path.expanduser("~/dask-scheduler.json"), timeout=30) as client:
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    total = client.submit(sum, range(101)).result()
+    scheduler = client.scheduler.address
+print(json.dumps({"scheduler": scheduler, "workers": workers, "sum": total}))
+"""
+
+# Another cluster's certificates, made on the spot: the scheduler must refuse them.
+FOREIGN_CLIENT = """
+import sys, tempfile
+from pathlib import Path
+from distributed import Client
+from daskhpc.cluster.security import create_cluster_tls
+tls = create_cluster_tls(Path(tempfile.mkdtemp()) / "tls")
+try:
+    Client(sys.argv[1], security=tls.security(), timeout="3s")
+except OSError as error:
+    print("refused:", type(error).__name__)
+else:
+    print("CONNECTED")
+"""
+
+PLAIN_CLIENT = """
+import sys
+from distributed import Client
+try:
+    Client(sys.argv[1].replace("tls://", "tcp://"), timeout="3s")
+except OSError as error:
+    print("refused:", type(error).__name__)
+else:
+    print("CONNECTED")
+"""
+
+
+def _json_line(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _assert_tls_cluster(shell: Shell, node_addresses: set[str]) -> None:
+    spec = shell.latest_spec()
+    assert spec["protocol"] == "tls"
+    seen = _json_line(shell.python(NOTEBOOK))
+    assert seen["sum"] == 5050
+    assert seen["scheduler"].startswith("tls://")
+    assert seen["workers"], "no worker connected"
+    assert all(address.startswith("tls://") for address in seen["workers"]), seen["workers"]
+    hosts = {address.removeprefix("tls://").rsplit(":", 1)[0] for address in seen["workers"]}
+    assert hosts <= node_addresses, hosts
+    for script in (FOREIGN_CLIENT, PLAIN_CLIENT):
+        result = shell.python(script, seen["scheduler"])
+        assert result.stdout.startswith("refused:"), result.stdout + result.stderr[-2000:]
+
+
+def _assert_no_secrets_on_command_lines(bed: NodeBed, shell: Shell) -> None:
+    """Every node's Dask processes: key paths only, never key material, in what `ps` shows."""
+    tls_dir = shell.latest_spec()["tls_dir"]
+    workers = [line for lines in bed.processes("distributed.cli.dask_worker").values()
+               for line in lines if str(shell.home) in line]
+    assert workers, "no worker processes found on the nodes"
+    for line in workers:
+        assert f"--tls-key {tls_dir}/worker-key.pem" in line
+        assert "PRIVATE KEY" not in line and "BEGIN" not in line
+
+
+LAUNCHERS = ["local", "ssh", "mpi"]
+
+
+@pytest.mark.ssh_nodes
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_every_launcher_runs_tls_over_the_nodes(
+    launcher: str, node_bed: NodeBed, tmp_path: Path
+) -> None:
+    extra_env: dict[str, str] = {}
+    hosts = [node.hostname for node in node_bed.nodes]
+    if launcher == "local":
+        hosts = hosts[:1]
+    if launcher == "mpi":
+        if mpi_testbed.missing_requirements():
+            pytest.skip(mpi_testbed.missing_requirements())
+        extra_env = mpi_testbed.across_nodes_env(node_bed)
+    shell = Shell(tmp_path / "home", node_bed.nodes[0], node_bed.ssh_command, extra_env)
+    shell.home.mkdir()
+    started = shell.daskhpc("start", "--launcher", launcher, "--hosts", ",".join(hosts),
+                            "--workers-per-node", "1", "--threads-per-worker", "1")
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        addresses = {node.address for node in node_bed.nodes if node.hostname in hosts}
+        _assert_tls_cluster(shell, addresses)
+        _assert_no_secrets_on_command_lines(node_bed, shell)
+    finally:
+        stopped = shell.daskhpc("stop", "--all")
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+
+
+# -- a second Unix user -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def other_user() -> Iterator[pwd.struct_passwd]:
+    """A Unix user made for this test and removed after it (needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a second Unix user needs root")
+    if shutil.which("useradd") is None:
+        pytest.skip("useradd is missing (apt-get install passwd)")
+    name = f"dhsec{secrets.token_hex(3)}"
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent",
+                    "--shell", "/usr/sbin/nologin", "--user-group", name], check=True)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], check=False)
+
+
+@pytest.fixture(scope="module")
+def shared_home() -> Iterator[Path]:
+    """A home that others may enter and list, as on many HPC sites (0755)."""
+    home = Path(tempfile.mkdtemp(prefix="daskhpc-sec-home-"))
+    home.chmod(0o755)
+    control = home / "readable-by-all.txt"
+    control.write_text("the other user can reach this directory\n")
+    control.chmod(0o644)
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def running_local_cluster(shared_home: Path) -> Iterator[Shell]:
+    shell = Shell(shared_home)
+    started = shell.daskhpc("start", "--launcher", "local", "--workers-per-node", "1",
+                            "--threads-per-worker", "1")
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        yield shell
+    finally:
+        shell.daskhpc("stop", "--all")
+
+
+def _as(user: pwd.struct_passwd, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    return subprocess.run(argv, user=user.pw_uid, group=user.pw_gid, extra_groups=[], env=env,
+                          cwd="/", capture_output=True, text=True, timeout=120)
+
+
+READ_ALL = """
+import json, sys
+readable = []
+for path in sys.argv[1:]:
+    try:
+        open(path, "rb").read(1)
+    except OSError:
+        continue
+    readable.append(path)
+print(json.dumps(readable))
+"""
+
+
+def test_other_user_cannot_read_scheduler_file_keys_or_logs(
+    running_local_cluster: Shell, other_user: pwd.struct_passwd, shared_home: Path
+) -> None:
+    spec = running_local_cluster.latest_spec()
+    cluster_dir = Path(spec["cluster_dir"])
+    private = [Path(spec["scheduler_file"]), *(p for p in cluster_dir.rglob("*") if p.is_file())]
+    names = {path.name for path in private}
+    assert {"ca.pem", "client-key.pem", "worker-key.pem", "scheduler-key.pem"} <= names
+    assert any(path.parent.name == "logs" for path in private), "no log files found"
+    control = shared_home / "readable-by-all.txt"
+
+    result = _as(other_user, ["/usr/bin/python3", "-c", READ_ALL, str(control), *map(str, private)])
+
+    assert _json_line(result) == [str(control)]
+
+
+# Standard library only (the other user may not be able to run the test environment): what
+# anyone without the cluster's files can try. TLS trusting any server, offering no certificate.
+KNOCK = """
+import json, socket, ssl, sys
+host, port = sys.argv[1].removeprefix("tls://").rsplit(":", 1)
+outcomes = {}
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+try:
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with context.wrap_socket(raw) as tls:
+            tls.sendall(b"\\x00" * 64)
+            outcomes["tls"] = "answered" if tls.recv(4096) else "closed"
+except (OSError, ssl.SSLError) as error:
+    outcomes["tls"] = type(error).__name__
+with socket.create_connection((host, int(port)), timeout=10) as raw:
+    raw.sendall(b"\\x00" * 64)
+    try:
+        answer = raw.recv(4096)
+    except OSError:
+        answer = b""
+    tls_alert = answer[:1] == b"\\x15"
+    outcomes["plain"] = "answered" if answer and not tls_alert else "refused"
+print(json.dumps(outcomes))
+"""
+
+
+def test_other_user_cannot_connect(
+    running_local_cluster: Shell, other_user: pwd.struct_passwd
+) -> None:
+    address = json.loads(Path(running_local_cluster.latest_spec()["scheduler_file"]).read_text())
+
+    outcomes = _json_line(_as(other_user, ["/usr/bin/python3", "-c", KNOCK, address["address"]]))
+
+    assert outcomes["tls"] in ("SSLError", "closed", "ConnectionResetError", "SSLEOFError",
+                               "SSLZeroReturnError"), outcomes
+    assert outcomes["plain"] == "refused", outcomes
