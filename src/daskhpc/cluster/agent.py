@@ -97,7 +97,8 @@ class Agent:
 
     def run(self) -> int:
         adopt_orphans()
-        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        # SIGUSR1: the stop request mpirun forwards to every rank (launchers/mpi.py).
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGUSR1):
             signal.signal(signum, lambda *_: self.stop_requested.set())
         threading.Thread(target=self._watch_stdin, daemon=True).start()
         self.record_file.parent.mkdir(mode=0o700, exist_ok=True)

@@ -1,0 +1,98 @@
+"""MPI launcher: one mpirun starts the node agent on every node, for sites where MPI is the way in.
+
+mpirun (Open MPI or MPICH's Hydra, whichever is on PATH or loaded as a module) reaches the nodes
+the way the site configured it: through Slurm/PBS inside a job, or its own remote shell agent.
+One MPI application context per node (MPMD `-np 1 -host H AGENT ... H : ...`), so each agent is
+told exactly which node it serves. The agents do not initialise MPI, so starting worker processes
+from them is a plain fork/exec even where MPI forbids fork in ranks; `--no-nanny` still gives
+single-process workers. The interface choice goes to MPI's TCP transports and to the workers.
+Stop: SIGUSR1 to mpirun, which forwards it to every rank at once; the agents take it as "stop"
+(Open MPI does not deliver stdin to ranks on its own node, so the "stop" line cannot be used).
+If the supervisor dies, mpirun gets SIGTERM (PR_SET_PDEATHSIG) and kills every rank, giving them
+STOP_GRACE to end their workers first; a node's rank dies with its MPI daemon when that node's
+link is lost.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import signal
+import subprocess
+from typing import Sequence
+
+from daskhpc.cluster.agent import STOP_GRACE
+from daskhpc.cluster.launchers.base import Launcher, NodeSession
+from daskhpc.errors import DaskhpcError
+
+
+@functools.cache
+def mpi_flavour(mpirun: str) -> str:
+    """"openmpi" or "mpich" (Hydra), from `mpirun --version`."""
+    try:
+        banner = subprocess.run([mpirun, "--version"], capture_output=True, text=True,
+                                timeout=30, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise DaskhpcError(f"{mpirun} --version failed ({error}); load an MPI module") from None
+    if "Open MPI" in banner or "OpenRTE" in banner:
+        return "openmpi"
+    if "HYDRA" in banner or "MPICH" in banner:
+        return "mpich"
+    raise DaskhpcError(f"{mpirun} is neither Open MPI nor MPICH; use --launcher ssh or srun")
+
+
+def find_mpirun() -> str:
+    for name in ("mpirun", "mpiexec"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise DaskhpcError("no mpirun or mpiexec on PATH; load your site's MPI module "
+                       "(e.g. `module load openmpi`) or use --launcher ssh")
+
+
+class MpiSession(NodeSession):
+    def request_stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)  # forwarded to every rank
+
+
+class MpiLauncher(Launcher):
+    name = "mpi"
+
+    def global_options(self, mpirun: str) -> list[str]:
+        """Options for the whole run: no stdin, time to stop, the interface, no binding."""
+        interface = self.spec.interface
+        if mpi_flavour(mpirun) == "openmpi":
+            options = ["--stdin", "none", "--bind-to", "none", "--oversubscribe",
+                       "--mca", "odls_base_sigkill_timeout", f"{STOP_GRACE + 2:g}"]
+            if os.environ.get("SLURM_JOB_ID"):
+                # mpirun starts its daemons with srun: let that step share the job's CPUs
+                # with the batch step and with other steps (stop's checks run beside it).
+                options += ["--mca", "plm_slurm_args", "--overlap"]
+            if interface:
+                options += ["--mca", "btl_tcp_if_include", interface,
+                            "--mca", "oob_tcp_if_include", interface]
+            return options
+        options = ["-bind-to", "none"]
+        if interface:
+            options += ["-iface", interface]
+        return options
+
+    def launch(self) -> list[NodeSession]:
+        mpirun = find_mpirun()
+        argv = [mpirun, *self.global_options(mpirun)]
+        for index, node in enumerate(self.spec.nodes):
+            if index:
+                argv.append(":")
+            argv += ["-np", "1", "-host", node.host, *self.agent_argv(node)]
+        log = self.log_path("mpirun")
+        return [MpiSession(tuple(node.host for node in self.spec.nodes),
+                           self.spawn(argv, log, env=self.agent_env()), log)]
+
+    def run_on_node(self, host: str, argv: Sequence[str],
+                    timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        mpirun = find_mpirun()
+        command = [mpirun, *self.global_options(mpirun), "-np", "1", "-host", host, *argv]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              env=self.agent_env(), stdin=subprocess.DEVNULL)

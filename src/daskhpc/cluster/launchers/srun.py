@@ -1,0 +1,68 @@
+"""srun launcher: inside a Slurm job, one job step runs the node agent on every node.
+
+One task per node, `--overlap` so the step shares the CPUs the batch step or other steps hold
+(otherwise it waits forever for free cores), and stdin broadcast to every task so the "stop" line
+reaches every agent. When srun gets SIGTERM (the supervisor died: PR_SET_PDEATHSIG) it signals
+the tasks and Slurm ends the step; `scancel` or the walltime ends it the same way. Each task
+learns its node from SLURMD_NODENAME, the name the allocation lists it under.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Optional, Sequence
+
+from daskhpc.cluster.launchers.base import Launcher, NodeSession
+from daskhpc.cluster.spec import ClusterSpec
+from daskhpc.errors import DaskhpcError
+
+# The agent's last argument is the node it runs on; every task has the same command line.
+_ON_THIS_NODE = 'exec "$@" "$SLURMD_NODENAME"'
+
+
+def _job_id(environ: Optional[dict[str, str]] = None) -> str:
+    job = (environ if environ is not None else os.environ).get("SLURM_JOB_ID", "")
+    if not job:
+        raise DaskhpcError(
+            "the srun launcher works inside a Slurm job (no SLURM_JOB_ID); "
+            "use salloc/sbatch, or --launcher ssh"
+        )
+    return job
+
+
+class SrunLauncher(Launcher):
+    name = "srun"
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        super().__init__(spec)
+        # stop may run outside the job's shell: remember the job the step belongs to.
+        self.job = str(self.spec.extra.get("slurm_job_id") or _job_id())
+
+    def step_options(self, hosts: Sequence[str]) -> list[str]:
+        return [
+            f"--jobid={self.job}",
+            "--overlap",
+            f"--nodes={len(hosts)}",
+            f"--ntasks={len(hosts)}",
+            "--ntasks-per-node=1",
+            f"--nodelist={','.join(hosts)}",
+            "--cpu-bind=none",
+            "--kill-on-bad-exit=0",  # one node failing must not take the others down
+        ]
+
+    def launch(self) -> list[NodeSession]:
+        hosts = [node.host for node in self.spec.nodes]
+        log = self.log_path("srun")
+        # agent_argv's last element is a host; each task puts its own node there instead.
+        agent = self.agent_argv(self.spec.nodes[0])[:-1]
+        argv = ["srun", *self.step_options(hosts), "--input=all",
+                f"--job-name=dask-{self.spec.cluster_id}",
+                "sh", "-c", _ON_THIS_NODE, "daskhpc-agent", *agent]
+        return [NodeSession(tuple(hosts), self.spawn(argv, log, env=self.agent_env()), log)]
+
+    def run_on_node(self, host: str, argv: Sequence[str],
+                    timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        command = ["srun", *self.step_options([host]), "--input=none", *argv]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              env=self.agent_env(), stdin=subprocess.DEVNULL)
