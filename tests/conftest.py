@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from testbed import mpi as mpi_testbed
 from testbed import slurm as slurm_testbed
+from testbed.install import DaskInstall, install_into
 from testbed.nodes import NodeBed, missing_requirements
 from testbed.slurm import SlurmBed
 
@@ -63,3 +64,13 @@ def mpi_available() -> None:
     reason = mpi_testbed.missing_requirements()
     if reason:
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def dask_install(tmp_path_factory: pytest.TempPathFactory) -> DaskInstall:
+    """`sh setup-dask.sh --yes --backend venv` for real, once per session, in a throw-away HOME.
+
+    Gives home, prefix (the env), python, bin_dir, kernel_name, kernel_dir and env() (HOME,
+    PATH with the wrappers, XDG_*) to run the wrappers or the kernel as that user.
+    """
+    return install_into(tmp_path_factory.mktemp("dask-install") / "home")

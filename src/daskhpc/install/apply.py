@@ -156,7 +156,12 @@ class Installer:
         tools = self.options.tools_dir
         self.ensure_dir(tools)
         self.manifest.record("tree", tools / "uv")
-        self.run(venv.install_uv_command(sys.executable, tools), "installing uv from PyPI")
+        try:
+            for argv in venv.install_uv_commands(sys.executable, tools):
+                self.run(argv, "installing uv from PyPI")
+        except DaskhpcError as error:  # pip can still build the env, only slower
+            print(f"warning: {error}\n      continuing with pip (slower)", flush=True)
+            return
         self.uv = str(venv.uv_in_tools_dir(tools))
 
     def _build_commands(self, build: Path) -> list[list[str]]:
@@ -171,10 +176,12 @@ class Installer:
         return conda.build_commands(backend.name, backend.tool, build, options.repo / "envs",
                                     conda.find_conda_lock())
 
-    def _package_command(self, build: Path) -> list[str]:
+    def _package_commands(self, build: Path) -> list[list[str]]:
+        """daskhpc into the env, then bytecode (conda compiles at install time itself)."""
         if self.options.backend.name == "venv":
-            return venv.package_command(self.uv, build, self.options.repo)
-        return conda.package_command(build, self.options.repo)
+            return [venv.package_command(self.uv, build, self.options.repo),
+                    venv.compile_command(build)]
+        return [conda.package_command(build, self.options.repo)]
 
     def _step_env(self, step: Step) -> None:
         options = self.options
@@ -184,7 +191,8 @@ class Installer:
         self.manifest.record("env-build", build)  # before it exists: a kill leaves it listed
         for argv in self._build_commands(build):
             self.run(argv, "building the environment")
-        self.run(self._package_command(build), "installing daskhpc into the environment")
+        for argv in self._package_commands(build):
+            self.run(argv, "installing daskhpc into the environment")
         (build / BUILD_MARKER).write_text(json.dumps({"inputs_sha256": inputs}) + "\n")
         if options.system:
             make_shared_read_only(build)
@@ -209,8 +217,8 @@ class Installer:
 
     def _step_package(self, step: Step) -> None:
         assert self.current_build is not None and self.manifest.env is not None
-        self.run(self._package_command(self.current_build),
-                 "installing daskhpc into the environment")
+        for argv in self._package_commands(self.current_build):
+            self.run(argv, "installing daskhpc into the environment")
         if self.options.system:
             make_shared_read_only(site_packages(self.current_build))
         record = self.manifest.env

@@ -24,7 +24,7 @@ class State:
     env: Optional[EnvRecord]  # the manifest's record of the current build
     env_complete: bool  # that build exists and finished
     uv: Optional[str]  # a usable uv (venv backend), None when it must be installed
-    pip_available: bool  # the bootstrap Python can pip-install uv
+    venv_available: bool  # the bootstrap Python can make a venv with pip (to fetch uv)
     hooks: frozenset[str]  # security hooks present in the package: client_config, proxy_allowlist
 
 
@@ -75,11 +75,9 @@ def make_plan(options: InstallOptions, state: State, wrapper_template: str) -> l
         if state.env is not None and state.env.package_sha256 != package:
             steps.append(Step("package", "reinstall daskhpc into the environment (code changed)"))
     else:
-        if backend == "venv" and state.uv is None and state.pip_available:
-            steps.append(Step("uv", f"install uv into {options.tools_dir}"))
-        how = "venv + uv" if backend == "venv" and (state.uv or state.pip_available) else backend
-        if backend == "venv" and not (state.uv or state.pip_available):
-            how = "venv + pip (no uv and no pip to fetch it: slow)"
+        if backend == "venv" and state.uv is None:
+            steps.append(Step("uv", f"install uv into {options.tools_dir} (none on PATH)"))
+        how = "venv + uv" if backend == "venv" else backend
         steps.append(Step("env", f"build the environment ({how}) and switch {options.env_link} "
                                  "to it when complete"))
     steps.extend(_env_config_steps(options, state))

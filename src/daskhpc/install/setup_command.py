@@ -28,7 +28,8 @@ def _gather_state(options: InstallOptions, record: Manifest) -> plan.State:
         env=env,
         env_complete=complete,
         uv=uv,
-        pip_available=importlib.util.find_spec("pip") is not None,
+        venv_available=all(importlib.util.find_spec(name) is not None
+                           for name in ("venv", "ensurepip")),
         hooks=frozenset(hook for hook in SECURITY_HOOKS if (source / f"{hook}.py").exists()),
     )
 
@@ -51,12 +52,17 @@ def _check_writable(path: Path) -> None:
                            "you can write to, or ask its owner")
 
 
-def preflight(options: InstallOptions, record: Manifest, steps: list[plan.Step]) -> None:
+def preflight(options: InstallOptions, record: Manifest, state: plan.State,
+              steps: list[plan.Step]) -> None:
     """Refuse, before changing anything, to touch what is not ours or cannot be written."""
     previous = record.settings.get("env_link")
     if previous and previous != str(options.env_link):
         raise DaskhpcError(f"daskhpc is already installed with its environment at {previous}; "
                            "run remove-dask.sh first to install it elsewhere")
+    if any(step.kind == "uv" for step in steps) and not state.venv_available:
+        raise DaskhpcError(f"{sys.executable} cannot create virtual environments (no venv/"
+                           "ensurepip; Debian: apt install python3-venv) and uv is not on PATH; "
+                           "install one of them, or pass --python with a complete Python")
     link = options.env_link
     if (link.exists() or link.is_symlink()) and not record.has("env-link", link):
         raise DaskhpcError(f"{link} already exists and was not made by daskhpc; remove it or "
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     state = _gather_state(options, record)
     template = (options.repo / "bin" / "wrapper.sh.in").read_text()
     steps = plan.make_plan(options, state, template)
-    preflight(options, record, steps)
+    preflight(options, record, state, steps)
     installer = apply.Installer(options, record, state)
 
     if args.dry_run or not (args.yes or not sys.stdin.isatty()):
