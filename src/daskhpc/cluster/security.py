@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +108,7 @@ def create_cluster_tls(
     _make_private_directory(directory)
     now = datetime.datetime.now(datetime.timezone.utc)
     not_before, not_after = now - CLOCK_SKEW, now + valid_for
-    cluster_tag = secrets.token_hex(8)
+    cluster_tag = _random_hex(8)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"daskhpc CA {cluster_tag}")])
@@ -199,7 +198,7 @@ def set_current(tls: ClusterTLS) -> None:
     link = paths.current_tls_link()
     link.parent.mkdir(parents=True, exist_ok=True)
     # symlink to a temporary name, then rename over: readers never see a missing link.
-    temporary = link.with_name(f".{link.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    temporary = link.with_name(f".{link.name}.{os.getpid()}.{_random_hex(4)}")
     os.symlink(tls.directory.resolve(), temporary)
     os.replace(temporary, link)
 
@@ -247,7 +246,7 @@ def _make_private_directory(directory: Path) -> None:
 
 def _write_private(path: Path, content: bytes) -> None:
     """Write atomically with mode 0600 from creation: never readable by others, not even briefly."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    temporary = path.with_name(f".{path.name}.{_random_hex(4)}")
     descriptor = os.open(
         temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
     )
@@ -258,3 +257,9 @@ def _write_private(path: Path, content: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _random_hex(size: int) -> str:
+    # os.urandom, as `secrets` does, without importing `secrets` (random, hashlib: ~20 ms) into
+    # every node agent that only needs cli_args.
+    return os.urandom(size).hex()
