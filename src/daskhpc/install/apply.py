@@ -129,6 +129,7 @@ class Installer:
     # -- the steps -------------------------------------------------------------------------
 
     def apply(self, steps: list[Step]) -> None:
+        self.ensure_dir(self.manifest.path.parent)  # recorded before the manifest lands in it
         self.discard_unfinished_builds()
         pending = [step for step in steps if not self.is_current(step)]
         for number, step in enumerate(pending, 1):

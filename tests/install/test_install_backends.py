@@ -1,0 +1,101 @@
+"""The exact commands each backend runs, and which backend auto-detection picks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from daskhpc.errors import DaskhpcError
+from daskhpc.install.backends import conda, select, venv
+
+ENVS = Path(__file__).resolve().parents[2] / "envs"
+
+
+def test_micromamba_creates_from_environment_yml(tmp_path: Path) -> None:
+    commands = conda.build_commands("micromamba", "/opt/mm/micromamba", tmp_path / "b", ENVS,
+                                    None)
+    assert commands == [["/opt/mm/micromamba", "create", "--yes", "--prefix",
+                         str(tmp_path / "b"), "--file", str(ENVS / "environment.yml")]]
+
+
+@pytest.mark.parametrize("backend", ["mamba", "conda"])
+def test_conda_and_mamba_use_env_create(tmp_path: Path, backend: str) -> None:
+    commands = conda.build_commands(backend, f"/c/{backend}", tmp_path / "b", ENVS, None)
+    assert commands == [[f"/c/{backend}", "env", "create", "--quiet", "--prefix",
+                         str(tmp_path / "b"), "--file", str(ENVS / "environment.yml")]]
+
+
+def test_conda_lock_file_wins_when_present(tmp_path: Path) -> None:
+    (tmp_path / "environment.yml").write_text("name: x\n")
+    (tmp_path / "conda-lock.yml").write_text("version: 1\n")
+    commands = conda.build_commands("mamba", "/c/mamba", tmp_path / "b", tmp_path,
+                                    "/c/conda-lock")
+    assert commands == [["/c/conda-lock", "install", "--mamba", "/c/mamba", "--prefix",
+                         str(tmp_path / "b"), str(tmp_path / "conda-lock.yml")]]
+    with pytest.raises(DaskhpcError, match="conda-lock is not on PATH"):
+        conda.build_commands("mamba", "/c/mamba", tmp_path / "b", tmp_path, None)
+
+
+def test_named_env_goes_to_the_tools_first_envs_dir() -> None:
+    info = json.dumps({"envs_dirs": ["/home/u/.conda/envs", "/opt/conda/envs"]})
+    assert conda.envs_dir_from_info("conda", info) == Path("/home/u/.conda/envs")
+    micromamba = json.dumps({"envs directories": ["/home/u/micromamba/envs"]})
+    assert conda.envs_dir_from_info("micromamba", micromamba) == Path("/home/u/micromamba/envs")
+
+
+def test_conda_env_gets_daskhpc_without_deps(tmp_path: Path) -> None:
+    command = conda.package_command(tmp_path / "b", Path("/repo"))
+    assert command[:3] == [str(tmp_path / "b/bin/python"), "-m", "pip"]
+    assert "--no-deps" in command and command[-1] == "/repo"
+
+
+def test_venv_backend_syncs_the_hashed_lock(tmp_path: Path) -> None:
+    lock = ENVS / "requirements.lock"
+    build = tmp_path / "b"
+    assert venv.build_commands_uv("uv", "/usr/bin/python3", build, lock) == [
+        ["uv", "venv", "--quiet", "--python", "/usr/bin/python3", str(build)],
+        ["uv", "pip", "sync", "--python", str(build / "bin/python"), "--require-hashes",
+         str(lock)],
+    ]
+    compile_command = venv.compile_command(build)
+    assert compile_command[1:3] == ["-m", "compileall"] and "/tests?/" in compile_command
+    package = venv.package_command("uv", build, Path("/repo"))
+    assert "--no-deps" in package and "-e" not in package and package[-1] == "/repo"
+
+
+def make_tool(folder: Path, name: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text("#!/bin/sh\nexit 0\n")
+    (folder / name).chmod(0o755)
+
+
+def test_auto_prefers_micromamba_then_mamba_then_conda_then_venv(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("CONDA_EXE", "MAMBA_EXE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "tools"))
+    assert select("auto").name == "venv"
+    for name in ("conda", "mamba", "micromamba"):
+        make_tool(tmp_path / "tools", name)
+        assert select("auto").name == name
+    with pytest.raises(DaskhpcError, match="not on PATH"):
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+        select("mamba")
+
+
+CONDA_TOOLS = [tool for tool in ("micromamba", "mamba", "conda") if shutil.which(tool)]
+
+
+@pytest.mark.conda
+@pytest.mark.skipif(not CONDA_TOOLS, reason="no conda, mamba or micromamba on PATH "
+                    "(none can be installed on these machines: no conda channel is reachable)")
+def test_conda_family_tool_answers_info() -> None:
+    tool = CONDA_TOOLS[0]
+    info = subprocess.run([tool, *conda.info_command(tool)[1:]], capture_output=True,
+                          text=True, timeout=120)
+    assert info.returncode == 0
+    assert conda.envs_dir_from_info(tool, info.stdout).is_absolute()

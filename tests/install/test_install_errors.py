@@ -1,0 +1,96 @@
+"""Bad input: one line saying what is wrong and what to do, exit != 0, nothing changed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from install_helpers import tree_snapshot
+from testbed.install import REPO, run_remove, run_setup
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    (home / "bin").mkdir(parents=True)
+    (home / ".bashrc").write_text("export EDITOR=vi\n")
+    return home
+
+
+def refused(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def test_no_usable_python_is_one_line(tmp_path: Path) -> None:
+    tools = tmp_path / "tools"  # only what the sh bootstrap itself calls: no python, no conda
+    tools.mkdir()
+    for name in ("dirname", "basename"):
+        (tools / name).symlink_to(shutil.which(name) or f"/usr/bin/{name}")
+    result = subprocess.run(["/bin/sh", str(REPO / "setup-dask.sh"), "--yes"],
+                            env={"HOME": str(tmp_path), "PATH": str(tools)},
+                            capture_output=True, text=True, timeout=60)
+    refused(result, "no usable Python", "python3 >= 3.9")
+    assert result.returncode == 3
+    assert sorted(os.listdir(tmp_path)) == ["tools"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--bogus"], ["--bogus", "--help"]),
+    (["--kernel-dir", "/tmp/k"], ["--kernel-dir", "--system"]),
+    (["--system", "--add-to-path"], ["--add-to-path", "modulefile"]),
+    (["--backend", "micromamba"], ["micromamba is not on PATH"]),
+    (["--kernel-name", "../evil"], ["--kernel-name", "plain name"]),
+])
+def test_bad_options_change_nothing(home: Path, argv: list[str], words: list[str]) -> None:
+    before = tree_snapshot(home)
+    refused(run_setup(home, ["--yes", *argv]), *words)
+    assert tree_snapshot(home) == before
+
+
+def test_prefix_below_a_file_is_refused(home: Path) -> None:
+    (home / "afile").write_text("x")
+    before = tree_snapshot(home)
+    refused(run_setup(home, ["--yes", "--backend", "venv", "--prefix", str(home / "afile/env")]),
+            "is not a directory")
+    assert tree_snapshot(home) == before
+
+
+def test_existing_foreign_env_is_not_touched(home: Path) -> None:
+    (home / "myenv" / "bin").mkdir(parents=True)
+    before = tree_snapshot(home)
+    refused(run_setup(home, ["--yes", "--backend", "venv", "--prefix", str(home / "myenv")]),
+            "was not made by daskhpc")
+    assert tree_snapshot(home) == before
+
+
+def test_foreign_wrapper_in_bin_is_not_overwritten(home: Path) -> None:
+    (home / "bin" / "start-dask-cluster").write_text("#!/bin/sh\necho site script\n")
+    before = tree_snapshot(home)
+    refused(run_setup(home, ["--yes", "--backend", "venv"]), "start-dask-cluster",
+            "was not installed by daskhpc")
+    assert tree_snapshot(home) == before
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(home: Path) -> None:
+    before = tree_snapshot(home)
+    result = run_setup(home, ["--dry-run", "--backend", "venv", "--add-to-path"])
+    assert result.returncode == 0, result.stderr
+    assert "build the environment" in result.stdout
+    assert f"write the wrapper {home}/bin/start-dask-cluster" in result.stdout
+    assert "dry run: nothing was changed" in result.stdout
+    assert tree_snapshot(home) == before
+
+
+def test_remove_without_install_says_so(home: Path) -> None:
+    before = tree_snapshot(home)
+    result = run_remove(home, ["--yes"])
+    assert result.returncode == 0 and "nothing to remove" in result.stdout
+    assert tree_snapshot(home) == before
