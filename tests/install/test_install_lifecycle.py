@@ -1,0 +1,100 @@
+"""Killed installs, re-runs and uninstall, for real (venv backend, PyPI) in a throw-away HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from install_helpers import tree_snapshot
+from testbed.install import REPO, run_remove, run_setup, setup_environment
+
+pytestmark = pytest.mark.install
+
+SETUP = ["--yes", "--backend", "venv", "--add-to-path"]
+
+
+def make_home(root: Path) -> Path:
+    """A lived-in HOME: own tools in ~/bin, an own kernel, a ~/.bashrc with lines."""
+    home = root / "home"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "my-tool").write_text("#!/bin/sh\necho mine\n")
+    other_kernel = home / ".local" / "share" / "jupyter" / "kernels" / "other"
+    other_kernel.mkdir(parents=True)
+    (other_kernel / "kernel.json").write_text('{"argv": ["python3"], "display_name": "Other"}')
+    (home / ".bashrc").write_text("export EDITOR=vi\nalias ll='ls -l'\n")
+    return home
+
+
+def builds(home: Path) -> list[Path]:
+    return sorted((home / ".local/share/daskhpc/env.builds").glob("*"))
+
+
+def start_and_kill_during_build(home: Path, extra: list[str], known: int) -> None:
+    """Run setup and SIGKILL its whole process group (installer, uv, compileall) once a new
+    build directory holds packages: the moment a Ctrl-C or a killed job would hit."""
+    process = subprocess.Popen(["sh", str(REPO / "setup-dask.sh"), *SETUP, *extra],
+                               env=setup_environment(home), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and process.poll() is None:
+            fresh = builds(home)[known:]
+            packages = [p for b in fresh for p in b.glob("lib/python3*/site-packages/*")]
+            if len(packages) > 20:
+                break
+            time.sleep(0.2)
+        assert process.poll() is None, "setup finished before it could be killed"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def kernel_argv(home: Path) -> list[str]:
+    spec = home / ".local/share/jupyter/kernels/dask/kernel.json"
+    return json.loads(spec.read_text())["argv"]
+
+
+def test_kill_rerun_update_kill_and_remove(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    before = tree_snapshot(home)
+    env_link = home / ".local/share/daskhpc/env"
+    wrapper = home / "bin" / "dask-cluster-status"
+
+    # Killed during the first build: nothing points at the half-built environment.
+    start_and_kill_during_build(home, [], known=0)
+    assert len(builds(home)) == 1
+    assert not env_link.exists() and not env_link.is_symlink()
+    assert not wrapper.exists()
+    assert not (home / ".local/share/jupyter/kernels/dask").exists()
+    assert (home / ".bashrc").read_text() == "export EDITOR=vi\nalias ll='ls -l'\n"
+
+    # A re-run succeeds and discards the half-built environment.
+    result = run_setup(home, SETUP)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [build] = builds(home)
+    assert env_link.resolve() == build
+    assert kernel_argv(home)[0] == str(env_link / "bin" / "python")
+    version = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True,
+                             timeout=60)
+    assert version.returncode == 0 and "daskhpc" in version.stdout
+    assert (home / ".bashrc").read_text().count("daskhpc") == 1
+
+    # An --update killed mid-way leaves the working environment in place.
+    start_and_kill_during_build(home, ["--update"], known=1)
+    assert len(builds(home)) == 2
+    assert env_link.resolve() == build
+    again = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 0 and "daskhpc" in again.stdout
+
+    # Remove: the HOME is as it was, decoys included (the half-built update goes too).
+    removed = run_remove(home, ["--yes"])
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert tree_snapshot(home) == before
+    assert run_remove(home, ["--yes"]).returncode == 0
