@@ -146,10 +146,3 @@ def test_unreachable_node_is_named_and_min_workers_decides(node_user: User):
     assert "continuing with 2 of 3 workers" in started.stderr
     assert node_user.compute(node_user.latest_spec())["hostnames"] == ["node1", "node2"]
     assert node_user.dask("stop").returncode == 0
-
-
-def test_unknown_host_in_node(node_user: User):
-    result = node_user.dask("start", "--hosts", "node1,node9")
-    assert result.returncode != 0
-    assert "unknown host 'node9'" in result.stderr
-    assert node_user.clusters() == []

@@ -125,12 +125,18 @@ class Agent:
         if from_launcher:
             self.stop_requested.set()
 
+    @property
+    def worker_env(self) -> dict[str, str]:
+        method = self.spec.worker_start_method
+        return {**os.environ, "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD": method}
+
     def _start_workers(self) -> None:
         for name in self.spec.worker_names(self.node):
             directory = self.scratch / name
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             argv = worker_argv(self.spec, self.node, name, directory)
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=self.worker_env,
+                                       preexec_fn=die_with_parent)
             self.workers.append(process)
             self._remember(process.pid, "worker")
         print(f"daskhpc agent on {socket.gethostname()}: started {len(self.workers)} worker(s)",

@@ -49,6 +49,7 @@ class ClusterSpec:
     min_workers: int = 0
     timeout: float = 120.0
     tls_dir: Optional[str] = None
+    worker_start_method: str = "fork"  # distributed.worker.multiprocessing-method for nannies
     extra: dict[str, Any] = field(default_factory=dict)  # launcher-specific settings
 
     @property
