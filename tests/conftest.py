@@ -39,7 +39,8 @@ def node_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeBed]:
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmBed]:
-    """A real Slurm (munged, slurmctld, one slurmd per node) on its own three simulated nodes.
+    """A real Slurm (munged, slurmctld, slurmd on node1..node3) on its own simulated nodes,
+    with node4 as the login node its `run` uses.
 
     Its own nodes, not node_bed's: the slurmd daemons would show up in other tests' process
     checks. Clients need `slurm_cluster.env` (SLURM_CONF).
@@ -47,7 +48,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmBed
     reason = missing_requirements() or slurm_testbed.missing_requirements()
     if reason:
         pytest.skip(reason)
-    nodes = NodeBed(tmp_path_factory.mktemp("slurm-nodes"), count=3).start()
+    nodes = NodeBed(tmp_path_factory.mktemp("slurm-nodes"), count=4).start()
     try:
         slurm = SlurmBed(nodes, tmp_path_factory.mktemp("slurm")).start()
         try:

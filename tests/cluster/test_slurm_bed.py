@@ -50,4 +50,4 @@ def test_scancel_ends_every_process_of_the_job(slurm_cluster: SlurmBed, tmp_path
         time.sleep(0.2)
     assert slurm_cluster.run(["scancel", job]).returncode == 0
     slurm_cluster.wait_jobs_gone()
-    assert nodes.processes(marker) == {"node1": [], "node2": [], "node3": []}
+    assert not any(nodes.processes(marker).values())

@@ -41,10 +41,18 @@ def _free_port() -> int:
 
 
 class SlurmBed:
-    """Slurm over a started NodeBed: partition `debug` with every node, 2 CPUs each."""
+    """Slurm over a started NodeBed: its last node is the login node (no slurmd), the others
+    are compute nodes in partition `debug`, 2 CPUs each.
+
+    Client commands run on the login node, as users would: the nodes' names resolve there.
+    """
 
     def __init__(self, nodes: NodeBed, workdir: Path) -> None:
+        if len(nodes.nodes) < 2:
+            raise ValueError("a Slurm bed needs a login node and at least one compute node")
         self.nodes = nodes
+        self.compute = nodes.nodes[:-1]
+        self.login = nodes.nodes[-1]
         self.workdir = workdir
         self.controller_port = 0
         self._daemons: list[subprocess.Popen[bytes]] = []
@@ -73,7 +81,7 @@ class SlurmBed:
             self._daemons.append(subprocess.Popen(
                 ["slurmctld", "-D", "-f", str(self.conf)], env=self.env,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            for node in self.nodes.nodes:
+            for node in self.compute:
                 self._daemons.append(self._start_slurmd(node.hostname, node.netns))
             self._wait_idle(timeout)
         except BaseException:
@@ -99,9 +107,9 @@ class SlurmBed:
     def _write_conf(self) -> None:
         bed = self.nodes
         controller = socket.gethostname().split(".")[0]
-        names = ",".join(node.hostname for node in bed.nodes)
+        names = ",".join(node.hostname for node in self.compute)
         # NodeAddr: the nodes' names do not resolve in the root namespace.
-        addresses = ",".join(node.address for node in bed.nodes)
+        addresses = ",".join(node.address for node in self.compute)
         lines = [
             f"ClusterName=dh{bed.subnet}",
             f"SlurmctldHost={controller}({bed.gateway})",
@@ -157,7 +165,7 @@ class SlurmBed:
                                     capture_output=True, text=True)
             states = result.stdout.strip()
             idle = [line for line in states.splitlines() if line.split()[-1] == "idle"]
-            if result.returncode == 0 and len(idle) == len(self.nodes.nodes):
+            if result.returncode == 0 and len(idle) == len(self.compute):
                 return
             time.sleep(0.1)
         raise RuntimeError(f"Slurm nodes not idle after {timeout} s: {states!r}; logs in "
@@ -182,9 +190,8 @@ class SlurmBed:
     # -- helpers for tests ---------------------------------------------------------------
     def run(self, argv: Sequence[str], env: Optional[Mapping[str, str]] = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """A Slurm client command in the root namespace (the 'login node')."""
-        return subprocess.run(list(argv), env={**self.env, **(env or {})}, capture_output=True,
-                              text=True, timeout=timeout)
+        """A command (e.g. a Slurm client) on the login node."""
+        return self.login.run(argv, env={**self.env, **(env or {})}, timeout=timeout)
 
     def jobs(self) -> list[str]:
         """`<id> <state>` of every job the controller still knows."""

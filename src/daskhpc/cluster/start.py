@@ -33,14 +33,15 @@ from daskhpc.cluster.state import (
     scheduler_file_owner,
 )
 from daskhpc.cluster.stop import forget, reap_leftovers
+from daskhpc.cluster.walltime import with_job_end
 from daskhpc.errors import DaskhpcError
 
 TEARDOWN_WAIT = 60.0  # seconds to wait for the supervisor's teardown after a failure
 
 
 def run(args: argparse.Namespace) -> int:
-    allocation = detect(os.environ, args.hostfile, args.hosts)
-    launcher, why = choose(args.launcher, allocation)
+    allocation = with_job_end(detect(os.environ, args.hostfile, args.hosts), os.environ)
+    launcher, why = choose(args.launcher, allocation, os.environ)
     check_scheduler_file(plan.scheduler_file(args.scheduler_file))
     if args.no_tls:
         print("warning: --no-tls: anyone who can reach the scheduler port can run code as you",

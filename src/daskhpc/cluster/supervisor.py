@@ -134,6 +134,10 @@ class Supervisor:
         os.close(devnull)
         last: Optional[dict[str, Any]] = None
         while not self.stop.is_set():
+            if all(session.process.poll() is not None for session in self.sessions):
+                # Every node session is over (the batch job ended, workers retired at the
+                # walltime, nodes lost): no worker can come back, so the scheduler goes too.
+                return
             status = self._status(scheduler)
             if status != last:
                 self.state.write_status(status)

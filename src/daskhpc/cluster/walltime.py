@@ -8,10 +8,14 @@ not answer, or we are in no job: workers then simply get no lifetime. Standard l
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import time
-from typing import Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
+
+if TYPE_CHECKING:
+    from daskhpc.cluster.allocation import Allocation
 
 Runner = Callable[[Sequence[str]], Optional[str]]
 
@@ -107,3 +111,12 @@ def job_end_time(environ: Mapping[str, str], run: Runner = _run,
     if environ.get("PBS_JOBID"):
         return pbs_end_time(environ, run, now)
     return None
+
+
+def with_job_end(allocation: Allocation, environ: Mapping[str, str]) -> Allocation:
+    """The allocation with the end of the job we run in, if it had none (any node source: a
+    --hostfile inside a job still ends with the job)."""
+    if allocation.end_time is not None:
+        return allocation
+    end = job_end_time(environ)
+    return allocation if end is None else dataclasses.replace(allocation, end_time=end)

@@ -7,7 +7,9 @@ one line here. Imported lazily so a launcher's own dependencies load only when i
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+import os
+import shutil
+from typing import TYPE_CHECKING, Mapping
 
 from daskhpc.errors import DaskhpcError
 
@@ -24,10 +26,23 @@ LAUNCHERS = {
 }
 
 
-def choose(requested: str, allocation: Allocation) -> tuple[str, str]:
-    """The launcher to use and why (printed to the user)."""
+def choose(requested: str, allocation: Allocation,
+           environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+    """The launcher to use and why (printed to the user).
+
+    auto: a site or user setting DASKHPC_LAUNCHER wins (e.g. mpi where MPI is the only way onto
+    the nodes); inside a Slurm job, srun; other allocations, ssh; none, this machine only.
+    """
     if requested != "auto":
         return requested, "asked for with --launcher"
+    setting = environ.get("DASKHPC_LAUNCHER", "").strip()
+    if setting and setting != "auto":
+        if setting not in LAUNCHERS:
+            raise DaskhpcError(f"DASKHPC_LAUNCHER={setting!r} is not a launcher; use one of "
+                               f"{', '.join(LAUNCHERS)} (or unset it)")
+        return setting, "set by DASKHPC_LAUNCHER (site or user setting)"
+    if allocation.kind == "slurm" and environ.get("SLURM_JOB_ID") and shutil.which("srun"):
+        return "srun", f"inside Slurm job {environ['SLURM_JOB_ID']}: one srun step on its nodes"
     if allocation.kind == "none":
         return "local", "no allocation found: this machine only"
     return "ssh", f"{allocation.kind} allocation of {len(allocation.nodes)} node(s)"

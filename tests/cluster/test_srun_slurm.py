@@ -1,0 +1,63 @@
+"""start-dask-cluster inside real Slurm jobs with the srun launcher (the auto choice there).
+
+salloc gives a shell on the login node (the root namespace here): the scheduler runs there and
+one srun step runs the workers on the allocated nodes. An sbatch script runs on the first node
+of its job. Cancelling the job or reaching its time limit must leave nothing on any node.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from slurm_jobs import SlurmUser
+from testbed.slurm import SlurmBed
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture
+def slurm_user(slurm_cluster: SlurmBed, tmp_path: Path) -> SlurmUser:
+    user = SlurmUser(slurm_cluster, tmp_path / "home")
+    yield user
+    for job in slurm_cluster.jobs():
+        slurm_cluster.run(["scancel", job.split()[0]])
+    slurm_cluster.wait_jobs_gone()
+    assert user.wait_until_clean() == {}
+
+
+def test_salloc_two_nodes_auto_picks_srun(slurm_user: SlurmUser) -> None:
+    result = slurm_user.salloc(2, "")
+    assert "launcher srun (inside Slurm job" in slurm_user.start_output()
+    assert result["hostnames"] == ["node1", "node2"]
+    assert all(worker.startswith("tls://") for worker in result["workers"])
+    assert result["squares"] == sum(i * i for i in range(len(result["workers"])))
+    assert slurm_user.leftovers() == {}  # stop returned: nothing of the cluster is left
+
+
+def test_sbatch_three_nodes_scancel_leaves_nothing(slurm_user: SlurmUser) -> None:
+    job = slurm_user.sbatch(3, "--launcher srun")
+    result = slurm_user.wait_ready(job)
+    assert result["hostnames"] == ["node1", "node2", "node3"]
+    assert slurm_user.leftovers().keys() >= {"node1", "node2", "node3"}
+    assert slurm_user.slurm.run(["scancel", job]).returncode == 0
+    slurm_user.slurm.wait_jobs_gone()
+    assert slurm_user.wait_until_clean() == {}
+
+
+def test_workers_retire_before_the_walltime_and_expiry_leaves_nothing(
+        slurm_user: SlurmUser) -> None:
+    job = slurm_user.sbatch(2, "", "--time=1")  # one minute: Slurm's smallest limit
+    result = slurm_user.wait_ready(job)
+    assert result["hostnames"] == ["node1", "node2"]
+    # Workers got a lifetime ending a margin before the job's end (a fifth of what was left):
+    # they retire while the job still runs.
+    deadline = time.monotonic() + 90
+    while slurm_user.workers_connected() != 0:
+        assert time.monotonic() < deadline, "workers did not retire before the time limit"
+        time.sleep(1)
+    state = slurm_user.slurm.run(["squeue", "-h", "-j", job, "-o", "%T"]).stdout.strip()
+    assert state == "RUNNING"
+    slurm_user.slurm.wait_jobs_gone(timeout=120)  # Slurm ends the job at its limit
+    assert slurm_user.wait_until_clean() == {}
