@@ -72,9 +72,13 @@ def _add_setup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="conda environment name (conda backends; default: dask)")
     parser.add_argument("--python", help="Python for the venv backend (default: the one running)")
     parser.add_argument("--bin-dir", help="where to put the wrappers (default: ~/bin)")
-    parser.add_argument("--kernel-name", default="dask", help="kernel id (default: dask)")
     parser.add_argument(
-        "--display-name", default="Python (Dask)", help='kernel name shown in Jupyter'
+        "--kernel-name", help="kernel id (default: dask; with --system: dask-<version>)"
+    )
+    parser.add_argument(
+        "--display-name",
+        help='kernel name shown in Jupyter (default: "Python (Dask)"; with --system: '
+        '"Python (Dask <version>)")',
     )
     parser.add_argument(
         "--system", action="store_true", help="install for all users (admin; see README)"

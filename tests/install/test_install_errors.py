@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,4 +95,16 @@ def test_remove_without_install_says_so(home: Path) -> None:
     before = tree_snapshot(home)
     result = run_remove(home, ["--yes"])
     assert result.returncode == 0 and "nothing to remove" in result.stdout
+    assert tree_snapshot(home) == before
+
+
+def test_system_install_refuses_a_python_other_users_cannot_run(home: Path) -> None:
+    real = Path(os.path.realpath(sys.executable))
+    if all(folder.stat().st_mode & stat.S_IXOTH for folder in real.parents):
+        pytest.skip(f"the test runner's Python ({real}) is readable by everyone here")
+    before = tree_snapshot(home)
+    prefix = home / "opt" / "daskhpc"
+    refused(run_setup(home, ["--yes", "--backend", "venv", "--system", "--prefix", str(prefix),
+                             "--python", sys.executable]),
+            "other users cannot read", "--python")
     assert tree_snapshot(home) == before

@@ -108,7 +108,8 @@ def test_system_install_lives_under_its_prefix(tmp_path: Path, home: Path) -> No
     assert options.env_link == prefix / "env"
     assert options.bin_dir == prefix / "bin"
     assert options.manifest_path == prefix / "daskhpc-manifest.json"
-    assert options.kernel_dir == tmp_path / "jupyter/kernels/dask"
+    assert options.kernel_dir == tmp_path / "jupyter/kernels/dask-2.0"
+    assert options.display_name == "Python (Dask 2.0)"
     steps = plan.make_plan(options, state(), TEMPLATE)
     modulefiles = [Path(s.path) for s in steps][-2:]
     assert modulefiles == [tmp_path / "modulefiles/daskhpc/2.0.lua",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,25 +61,44 @@ def _absolute(text: str) -> Path:
     return Path(os.path.abspath(os.path.expanduser(text)))
 
 
-def python_version(python: str) -> tuple[int, int]:
+def python_facts(python: str) -> tuple[tuple[int, int], list[Path]]:
+    """The Python's version and the files a venv made from it keeps using (its real binary and
+    its standard library)."""
+    script = ("import os, sys; print('%d %d' % sys.version_info[:2]); "
+              "print(os.path.realpath(sys.executable)); print(sys.base_prefix)")
     try:
-        output = subprocess.run(
-            [python, "-c", "import sys; print('%d %d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=60, check=True,
-        ).stdout
-        major, minor = output.split()
-        return int(major), int(minor)
-    except (OSError, subprocess.SubprocessError, ValueError):
+        lines = subprocess.run([python, "-c", script], capture_output=True, text=True,
+                               timeout=60, check=True).stdout.splitlines()
+        major, minor = lines[0].split()
+        return (int(major), int(minor)), [Path(lines[1]), Path(lines[2])]
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         raise DaskhpcError(f"{python} does not run as a Python; pass --python PATH") from None
 
 
-def _check_env_python(python: str) -> None:
-    version = python_version(python)
+def _usable_by_everyone(path: Path) -> bool:
+    """Others can reach path (x on every folder above it) and read it."""
+    try:
+        if not all(folder.stat().st_mode & stat.S_IXOTH for folder in path.parents):
+            return False
+        return bool(path.stat().st_mode & stat.S_IROTH)
+    except OSError:
+        return False
+
+
+def _check_env_python(python: str, system: bool) -> None:
+    version, used_files = python_facts(python)
     if version < MIN_ENV_PYTHON:
         needed = ".".join(map(str, MIN_ENV_PYTHON))
         raise DaskhpcError(
             f"{python} is Python {version[0]}.{version[1]}; the Dask stack needs >= {needed}: "
             f"pass --python /path/to/python{needed} (or newer)"
+        )
+    hidden = [path for path in used_files if not _usable_by_everyone(path)]
+    if system and hidden:
+        raise DaskhpcError(
+            f"{python} lives in {hidden[0]}, which other users cannot read, so their wrappers "
+            "could not run it; pass --python with a Python every user can run "
+            "(e.g. /usr/bin/python3)"
         )
 
 
@@ -121,7 +141,7 @@ def resolve(args: argparse.Namespace) -> InstallOptions:
                            "use --prefix")
     python = _absolute(args.python) if args.python else Path(sys.executable)
     if backend.name == "venv":
-        _check_env_python(str(python))
+        _check_env_python(str(python), bool(args.system))
 
     cache_variable = os.environ.get("UV_CACHE_DIR")
     if args.system:
@@ -134,6 +154,9 @@ def resolve(args: argparse.Namespace) -> InstallOptions:
         log_dir, tools_dir = prefix / "logs", prefix / "tools"
         modulefiles_dir = _absolute(args.modulefiles_dir) if args.modulefiles_dir else None
         module_version = prefix.name
+        # Versions side by side each get their own kernel in the shared Jupyter path.
+        kernel_name = args.kernel_name or f"dask-{module_version}"
+        display_name = args.display_name or f"Python (Dask {module_version})"
     else:
         if args.name:
             env_link = _conda_named_prefix(backend, args.name)
@@ -144,6 +167,8 @@ def resolve(args: argparse.Namespace) -> InstallOptions:
         manifest_path = paths.manifest_file()
         log_dir, tools_dir = paths.install_log_dir(), paths.tools_dir()
         modulefiles_dir, module_version = None, __version__
+        kernel_name = args.kernel_name or "dask"
+        display_name = args.display_name or "Python (Dask)"
     return InstallOptions(
         repo=repo,
         system=bool(args.system),
@@ -152,9 +177,9 @@ def resolve(args: argparse.Namespace) -> InstallOptions:
         env_link=env_link,
         builds_dir=env_link.with_name(env_link.name + ".builds"),
         bin_dir=bin_dir,
-        kernel_name=args.kernel_name,
-        display_name=args.display_name,
-        kernel_dir=data / "kernels" / args.kernel_name,
+        kernel_name=kernel_name,
+        display_name=display_name,
+        kernel_dir=data / "kernels" / kernel_name,
         manifest_path=manifest_path,
         log_dir=log_dir,
         tools_dir=tools_dir,

@@ -1,0 +1,102 @@
+"""Admin install (--system) for real: prefix, shared kernel, modulefiles, read-only for users,
+exact removal. Lmod from Debian loads the modulefile; a plain user runs the wrappers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from install_helpers import tree_snapshot
+from testbed.install import run_remove, run_setup, user_environment, uv_bin_dir
+
+pytestmark = pytest.mark.install
+
+LMOD_INIT = Path("/usr/share/lmod/lmod/init/bash")
+VERSION = "9.9"
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: readable by all, unlike a Python under /root
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Path]:
+    """A world-traversable root (pytest's tmp dirs are 0700) with what an admin already has."""
+    if os.geteuid() != 0:
+        pytest.skip("--system test installs as root and runs a check as user 'nobody'")
+    root = Path(tempfile.mkdtemp(prefix="daskhpc-site-", dir="/tmp"))
+    root.chmod(0o755)
+    for folder in ("admin", "opt/daskhpc", "share/jupyter/kernels/other", "modulefiles/gcc"):
+        (root / folder).mkdir(parents=True)
+    (root / "modulefiles/gcc/12").write_text("#%Module1.0\n")
+    (root / "share/jupyter/kernels/other/kernel.json").write_text('{"argv": ["python3"]}')
+    for folder, directories, _ in os.walk(root):
+        for name in [".", *directories]:
+            Path(folder, name).chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def system_args(site: Path) -> list[str]:
+    if not Path(SYSTEM_PYTHON).exists():
+        pytest.skip(f"--system needs a Python every user can run; {SYSTEM_PYTHON} is missing")
+    return ["--python", SYSTEM_PYTHON, "--system", "--prefix", str(site / "opt/daskhpc" / VERSION),
+            "--kernel-dir", str(site / "share/jupyter"),
+            "--modulefiles-dir", str(site / "modulefiles")]
+
+
+def as_nobody(site: Path, command: str) -> subprocess.CompletedProcess[str]:
+    home = site / "nobody-home"
+    home.mkdir(exist_ok=True)
+    os.chown(home, 65534, 65534)
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           "bash", "-c", command], env=user_environment(home),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_system_install_modules_and_exact_removal(site: Path) -> None:
+    uv_bin_dir(site)  # setup's PATH gets the machine's uv from here (not part of the install)
+    before = tree_snapshot(site)
+    prefix = site / "opt/daskhpc" / VERSION
+    result = run_setup(site / "admin", ["--yes", "--backend", "venv", *system_args(site)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    # Readable by all, writable only by the owner.
+    for folder, directories, files in os.walk(prefix):
+        for name in directories + files:
+            path = Path(folder, name)
+            if path.is_symlink():
+                continue
+            mode = path.stat().st_mode
+            assert not mode & (stat.S_IWGRP | stat.S_IWOTH), path
+            assert mode & stat.S_IROTH, path
+    kernel = site / "share/jupyter/kernels" / f"dask-{VERSION}" / "kernel.json"
+    assert f'"Python (Dask {VERSION})"' in kernel.read_text()
+    assert (site / "modulefiles/daskhpc" / f"{VERSION}.lua").exists()
+    assert (site / "modulefiles/daskhpc" / VERSION).read_text().startswith("#%Module")
+    assert not (site / "admin").exists() or not any((site / "admin").iterdir()), \
+        "nothing in the admin's home"
+
+    # A plain user: the wrapper works, the prefix is not theirs to change.
+    status = as_nobody(site, f"{prefix}/bin/dask-cluster-status --version")
+    assert status.returncode == 0 and "daskhpc" in status.stdout, status.stderr
+    write = as_nobody(site, f"touch {prefix}/env/bin/intruder")
+    assert write.returncode != 0
+
+    if LMOD_INIT.exists():
+        loaded = as_nobody(site, f"source {LMOD_INIT}; module use {site}/modulefiles; "
+                                 "module load daskhpc; command -v start-dask-cluster; "
+                                 "echo $JUPYTER_PATH")
+        assert loaded.returncode == 0, loaded.stderr
+        assert loaded.stdout.split() == [f"{prefix}/bin/start-dask-cluster",
+                                         str(site / "share/jupyter")]
+
+    removed = run_remove(site / "admin", ["--yes", "--system", "--prefix", str(prefix)])
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    shutil.rmtree(site / "nobody-home", ignore_errors=True)
+    assert tree_snapshot(site) == before
