@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -142,3 +143,18 @@ def test_notebook_client_reaches_tls_cluster_and_local_cluster_still_works(
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split("\n")[:2] == ["cluster 3", "local tcp 7"]
+
+
+def test_hook_imports_nothing_beyond_itself() -> None:
+    """It runs at every interpreter start (after site, which imports os): no pathlib, typing or
+    dask, each of which costs milliseconds."""
+    code = (
+        "import sys; before = set(sys.modules); import daskhpc.client_config; "
+        "print(sorted(set(sys.modules) - before))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True, text=True, check=True,
+    )
+    # (Nothing new at all where the environment's .pth line already imported it.)
+    assert set(ast.literal_eval(result.stdout)) <= {"daskhpc", "daskhpc.client_config"}

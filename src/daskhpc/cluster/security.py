@@ -69,19 +69,6 @@ class ClusterTLS:
             "--tls-key", str(key_path),
         ]
 
-    def dask_config_env(self) -> dict[str, str]:
-        """Dask config as environment variables, for launchers that take TLS from config only
-        (dask-mpi): every role's files, and encryption required."""
-        env = {
-            "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
-            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(self.ca_file),
-        }
-        for role in ROLES:
-            cert_path, key_path = self.cert(role)
-            env[f"DASK_DISTRIBUTED__COMM__TLS__{role.upper()}__CERT"] = str(cert_path)
-            env[f"DASK_DISTRIBUTED__COMM__TLS__{role.upper()}__KEY"] = str(key_path)
-        return env
-
     def security(self, role: str = "client") -> Security:
         """A distributed.Security for `role` that refuses anything but mutual TLS."""
         # Imported here: distributed takes ~0.4 s to import and most callers only need paths.
