@@ -20,6 +20,7 @@ import io
 import json
 import os
 import resource
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -232,12 +233,12 @@ class Container:
         """testinfra's name for this container, as root or as user."""
         return f"podman://{user}@{self.name}" if user else f"podman://{self.name}"
 
-    def exec(self, script: str, user: str = "root", timeout: float = 600,
-             login: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run a shell script as user (a login shell: profile, PATH, Lmod). Never raises."""
-        shell = ["bash", "-lc", script] if login else ["sh", "-c", script]
+    def exec(self, script: str, user: str = "root",
+             timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run a shell script as user in a login shell (profile, PATH, Lmod). Never raises."""
         env = {**os.environ, "CONTAINERS_CONF": str(self.conf)}
-        argv = ["podman", "exec", "--user", user, "--workdir", self.home(user), self.name, *shell]
+        argv = ["podman", "exec", "--user", user, "--workdir", self.home(user), self.name,
+                "bash", "-lc", script]
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
 
     def check(self, script: str, user: str = "root", timeout: float = 600) -> str:
@@ -272,3 +273,16 @@ class Container:
             env=env, capture_output=True, text=True, timeout=300, check=True,
         )
         return dict(json.loads(result.stdout))
+
+    def client_computes(self, python: str, user: str) -> str:
+        """The notebooks' line on python as user: connect through ~/dask-scheduler.json, sum
+        0..100 on the cluster. Bounded by `timeout`, so a hanging client fails, not stalls."""
+        script = (
+            "from dask.distributed import Client\n"
+            "client = Client(scheduler_file='~/dask-scheduler.json', timeout=60)\n"
+            "print(client.submit(sum, range(101)).result())\n"
+            "client.close()\n"
+        )
+        output = self.check(f"timeout 120 {python} -c {shlex.quote(script)}", user=user,
+                            timeout=180)
+        return output.strip().splitlines()[-1] if output.strip() else ""
