@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Optional, Sequence
 
-from daskhpc.cluster import plan
+from daskhpc.cluster import jobqueue, plan
 from daskhpc.cluster.allocation import detect
 from daskhpc.cluster.launchers import choose, get_launcher
 from daskhpc.cluster.processes import record
@@ -42,6 +42,7 @@ TEARDOWN_WAIT = 60.0  # seconds to wait for the supervisor's teardown after a fa
 def run(args: argparse.Namespace) -> int:
     allocation = with_job_end(detect(os.environ, args.hostfile, args.hosts), os.environ)
     launcher, why = choose(args.launcher, allocation, os.environ)
+    jobqueue.check(args.jobs, os.environ)
     check_scheduler_file(plan.scheduler_file(args.scheduler_file))
     if args.no_tls:
         print("warning: --no-tls: anyone who can reach the scheduler port can run code as you",
@@ -59,7 +60,12 @@ def run(args: argparse.Namespace) -> int:
         raise
     print(f"starting cluster {cluster_id}: {spec.total_workers} workers on "
           f"{len(spec.nodes)} node(s), launcher {launcher} ({why})", file=sys.stderr)
-    return Starter(spec).run()
+    code = Starter(spec).run()
+    if code == 0 and args.jobs:
+        job_ids = jobqueue.submit_jobs(spec, args.jobs, os.environ)
+        print(f"submitted {len(job_ids)} worker job(s) that join this cluster: "
+              f"{' '.join(job_ids)} (stop-dask-cluster cancels them)")
+    return code
 
 
 def make_tls(cluster_dir: Path) -> Path:

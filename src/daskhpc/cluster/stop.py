@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from daskhpc.cluster import jobqueue
 from daskhpc.cluster.launchers import get_launcher
 from daskhpc.cluster.processes import ProcessRecord, reap
 from daskhpc.cluster.state import ClusterState, remove_scheduler_file, running_clusters, select
@@ -46,6 +47,7 @@ def stop_cluster(state: ClusterState) -> int:
             f"cluster {state.cluster_id} was started on {supervisor.host}; "
             "run stop-dask-cluster there"
         )
+    jobqueue.cancel_recorded(state.directory)
     if supervisor is not None:
         end_supervisor(supervisor)
     reaped = reap_leftovers(state)
