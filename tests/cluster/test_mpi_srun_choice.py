@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
+from cluster_helpers import PYTHON, User
 
 from daskhpc.cluster.allocation import Allocation, Node
 from daskhpc.cluster.launchers import choose
@@ -50,3 +52,24 @@ def test_explicit_choice_wins_over_the_site_setting() -> None:
 def test_bad_site_setting_is_named() -> None:
     with pytest.raises(DaskhpcError, match="DASKHPC_LAUNCHER='pbsdsh' is not a launcher"):
         choose("auto", Allocation("pbs", NODES), {"DASKHPC_LAUNCHER": "pbsdsh"})
+
+
+def test_srun_outside_a_slurm_job_is_one_clear_line(user: User) -> None:
+    result = user.dask("start", "--launcher", "srun")
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "start-dask-cluster: error: the srun launcher works inside a Slurm job (no "
+        "SLURM_JOB_ID); use salloc/sbatch, or --launcher ssh")
+    assert user.clusters() == []  # nothing was started or left behind
+
+
+def test_mpi_without_mpirun_is_one_clear_line(user: User, tmp_path: Path) -> None:
+    bare = tmp_path / "bin"  # a PATH with Python but no MPI
+    bare.mkdir()
+    user.extra_env["PATH"] = str(bare)
+    (bare / "python").symlink_to(PYTHON)
+    result = user.dask("start", "--launcher", "mpi")
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "no mpirun or mpiexec on PATH; load your site's MPI module" in result.stderr
+    assert user.clusters() == []

@@ -24,6 +24,7 @@ from typing import Sequence
 
 from daskhpc.cluster.agent import STOP_GRACE
 from daskhpc.cluster.launchers.base import Launcher, NodeSession
+from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.errors import DaskhpcError
 
 
@@ -60,6 +61,11 @@ class MpiSession(NodeSession):
 class MpiLauncher(Launcher):
     name = "mpi"
 
+    def __init__(self, spec: ClusterSpec) -> None:
+        super().__init__(spec)
+        self.mpirun = find_mpirun()  # at start: no MPI is a clear error before anything runs
+        mpi_flavour(self.mpirun)
+
     def global_options(self, mpirun: str) -> list[str]:
         """Options for the whole run: no stdin, time to stop, the interface, no binding."""
         interface = self.spec.interface
@@ -80,8 +86,7 @@ class MpiLauncher(Launcher):
         return options
 
     def launch(self) -> list[NodeSession]:
-        mpirun = find_mpirun()
-        argv = [mpirun, *self.global_options(mpirun)]
+        argv = [self.mpirun, *self.global_options(self.mpirun)]
         for index, node in enumerate(self.spec.nodes):
             if index:
                 argv.append(":")
@@ -92,7 +97,7 @@ class MpiLauncher(Launcher):
 
     def run_on_node(self, host: str, argv: Sequence[str],
                     timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        mpirun = find_mpirun()
-        command = [mpirun, *self.global_options(mpirun), "-np", "1", "-host", host, *argv]
+        command = [self.mpirun, *self.global_options(self.mpirun), "-np", "1", "-host", host,
+                   *argv]
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                               env=self.agent_env(), stdin=subprocess.DEVNULL)
