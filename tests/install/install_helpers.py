@@ -13,8 +13,9 @@ def setup_args(*argv: str):
     return build_parser("setup").parse_args(list(argv))
 
 
-def tree_snapshot(root: Path) -> dict[str, str]:
-    """Every path under root with what it is and holds: equal snapshots mean nothing changed."""
+def tree_snapshot(root: Path, contents: bool = True) -> dict[str, str]:
+    """Every path under root with what it is and holds: equal snapshots mean nothing changed.
+    contents=False compares size and modification time instead of hashing (big trees)."""
     snapshot: dict[str, str] = {}
     for folder, directories, files in os.walk(root):
         for name in directories + files:
@@ -25,6 +26,8 @@ def tree_snapshot(root: Path) -> dict[str, str]:
             elif path.is_dir():
                 snapshot[key] = "dir"
             else:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                snapshot[key] = f"file:{oct(path.stat().st_mode & 0o777)}:{digest}"
+                status = path.stat()
+                digest = (hashlib.sha256(path.read_bytes()).hexdigest() if contents
+                          else f"{status.st_size}:{status.st_mtime_ns}")
+                snapshot[key] = f"file:{oct(status.st_mode & 0o777)}:{digest}"
     return snapshot

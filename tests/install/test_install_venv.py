@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from install_helpers import tree_snapshot
-from testbed.install import DaskInstall, run_setup
+from testbed.install import DaskInstall, run_setup, setup_environment
 
 pytestmark = pytest.mark.install
 
@@ -95,8 +95,24 @@ def test_daskhpc_in_the_env_is_not_the_checkout(dask_install: DaskInstall) -> No
 
 
 def test_rerun_changes_nothing(dask_install: DaskInstall) -> None:
-    before = tree_snapshot(dask_install.home)
+    before = tree_snapshot(dask_install.home, contents=False)
     result = run_setup(dask_install.home, ["--yes", "--backend", "venv"])
     assert result.returncode == 0, result.stderr
     assert "up to date: nothing to do" in result.stdout
-    assert tree_snapshot(dask_install.home) == before
+    assert tree_snapshot(dask_install.home, contents=False) == before
+
+
+def test_failed_update_keeps_the_working_install(dask_install: DaskInstall) -> None:
+    before = dask_install.prefix.resolve()
+    environment = setup_environment(dask_install.home)
+    environment["UV_DEFAULT_INDEX"] = "http://127.0.0.1:9/simple"  # nothing listens there
+    result = run_setup(dask_install.home, ["--yes", "--backend", "venv", "--update"],
+                       environment=environment)
+    assert result.returncode != 0
+    [error] = result.stderr.strip().splitlines()
+    assert "building the environment failed" in error and "previous install is unchanged" in error
+    assert dask_install.prefix.resolve() == before
+    assert list(before.parent.iterdir()) == [before], "the half-built env is gone"
+    status = subprocess.run([str(dask_install.wrapper("dask-cluster-status")), "--version"],
+                            env=dask_install.env(), capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr

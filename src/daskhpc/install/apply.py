@@ -190,13 +190,18 @@ class Installer:
         build = options.builds_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{inputs[:8]}"
         self.ensure_dir(options.builds_dir)
         self.manifest.record("env-build", build)  # before it exists: a kill leaves it listed
-        for argv in self._build_commands(build):
-            self.run(argv, "building the environment")
-        for argv in self._package_commands(build):
-            self.run(argv, "installing daskhpc into the environment")
-        (build / BUILD_MARKER).write_text(json.dumps({"inputs_sha256": inputs}) + "\n")
-        if options.system:
-            make_shared_read_only(build)
+        try:
+            for argv in self._build_commands(build):
+                self.run(argv, "building the environment")
+            for argv in self._package_commands(build):
+                self.run(argv, "installing daskhpc into the environment")
+            (build / BUILD_MARKER).write_text(json.dumps({"inputs_sha256": inputs}) + "\n")
+            if options.system:
+                make_shared_read_only(build)
+        except BaseException:  # failed or interrupted: the half-built env goes, the old stays
+            shutil.rmtree(build, ignore_errors=True)
+            self.manifest.forget("env-build", build)
+            raise
         self._switch_link(build)
         previous, self.current_build = self.current_build, build
         self.manifest.set_env(EnvRecord(str(options.env_link), str(build), options.backend.name,
