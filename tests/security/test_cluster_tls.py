@@ -91,7 +91,7 @@ def _assert_no_secrets_on_command_lines(bed: NodeBed, shell: Shell) -> None:
 # local: test_local_launcher_runs_tls below (no simulated nodes needed); srun: its own tests
 # with real Slurm jobs (tests/cluster/test_srun_slurm.py) check that its workers are tls://.
 @pytest.mark.ssh_nodes
-@pytest.mark.parametrize("launcher", ["ssh", "mpi"])
+@pytest.mark.parametrize("launcher", ["ssh", pytest.param("mpi", marks=pytest.mark.mpi)])
 def test_every_launcher_runs_tls_over_the_nodes(
     launcher: str, node_bed: NodeBed, tmp_path: Path
 ) -> None:
