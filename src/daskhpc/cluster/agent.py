@@ -144,7 +144,7 @@ class Agent:
 
     def _supervise(self) -> None:
         next_record = time.monotonic() + RECORD_INTERVAL
-        while not self.stop_requested.wait(0.1):
+        while not self.stop_requested.wait(0.05):
             if all(worker.poll() is not None for worker in self.workers):
                 codes = [worker.returncode for worker in self.workers]
                 print(f"daskhpc agent: all workers ended (exit codes {codes})", flush=True)
@@ -154,17 +154,21 @@ class Agent:
                 next_record = time.monotonic() + RECORD_INTERVAL
 
     def _end_all(self) -> None:
-        """SIGTERM everything under us, SIGKILL after a grace period, wait until none is left."""
-        self._signal_all(signal.SIGTERM)
+        """SIGTERM our workers, SIGKILL whatever is left under us after a grace period, and
+        wait until nothing is left.
+
+        Only the `dask worker` processes get SIGTERM: each ends its own nanny and worker process
+        in order. A forked worker process keeps the nanny's SIGTERM handler, which does nothing
+        without the nanny's event loop, so signalling it directly would just cost the grace time.
+        """
+        send_signal([worker.pid for worker in self.workers if worker.poll() is None],
+                    signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
         while self._reap_children():
             if time.monotonic() > deadline:
-                self._signal_all(signal.SIGKILL)
+                send_signal(descendants(os.getpid()), signal.SIGKILL)
                 deadline = float("inf")
             time.sleep(0.02)
-
-    def _signal_all(self, signum: int) -> None:
-        send_signal(descendants(os.getpid()), signum)
 
     def _reap_children(self) -> bool:
         """Collect exited children; True while any child (own or adopted) is left."""

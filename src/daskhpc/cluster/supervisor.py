@@ -31,6 +31,12 @@ from daskhpc.cluster.state import ClusterState, remove_scheduler_file
 SESSION_STOP_TIMEOUT = 15.0  # seconds for node sessions to end after "stop" before SIGTERM
 
 
+def log(message: str) -> None:
+    """A timestamped line in the supervisor's log (its stderr), next to the scheduler's."""
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} - daskhpc.supervisor - {message}",
+          file=sys.stderr, flush=True)
+
+
 class Supervisor:
     def __init__(self, spec: ClusterSpec) -> None:
         self.spec = spec
@@ -69,6 +75,7 @@ class Supervisor:
             return asyncio.run(self._serve())
         finally:
             self._end_sessions()
+            log("every node session ended")
 
     async def _serve(self) -> int:
         from distributed import Scheduler
@@ -92,7 +99,12 @@ class Supervisor:
                 await self._until_stopped(scheduler)
             return code
         finally:
-            await scheduler.close()
+            log("shutting down")
+            # Workers end first, through their agents, while the scheduler still answers: a
+            # nanny told to stop while its worker is already closing for "scheduler-close"
+            # waits for a reply that never comes, and the agent has to kill it.
+            await asyncio.get_running_loop().run_in_executor(None, self._end_sessions)
+            await scheduler.close(reason="daskhpc cluster shutdown")
             remove_scheduler_file(self.spec)
 
     async def _until_ready(self, scheduler: Any) -> int:
@@ -142,7 +154,11 @@ class Supervisor:
             if status != last:
                 self.state.write_status(status)
                 last = status
-            await asyncio.sleep(0.2)
+            # a short nap: stop-dask-cluster waits for us to notice its SIGTERM
+            for _ in range(10):
+                if self.stop.is_set():
+                    break
+                await asyncio.sleep(0.02)
 
     # -- what the scheduler sees ------------------------------------------------------------------
     def _per_host(self, scheduler: Any) -> Counter[str]:
@@ -215,4 +231,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is closed and verified by now; skipping the interpreter's teardown (threads,
+    # atexit hooks of distributed) lets stop-dask-cluster return sooner.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
