@@ -15,6 +15,8 @@ import pytest
 from install_helpers import tree_snapshot
 from testbed.install import run_remove, run_setup, user_environment, uv_bin_dir
 
+from daskhpc.install import generated
+
 pytestmark = pytest.mark.install
 
 LMOD_INIT = Path("/usr/share/lmod/lmod/init/bash")
@@ -100,3 +102,30 @@ def test_system_install_modules_and_exact_removal(site: Path) -> None:
     assert removed.returncode == 0, removed.stdout + removed.stderr
     shutil.rmtree(site / "nobody-home", ignore_errors=True)
     assert tree_snapshot(site) == before
+
+
+@pytest.mark.parametrize("flavour", ["lua", "tcl"])
+def test_lmod_loads_the_highest_version_by_default(tmp_path: Path, flavour: str) -> None:
+    """Two versions side by side; Lmod reads both our Lua and our Tcl modulefiles."""
+    if not LMOD_INIT.exists() or not shutil.which("tclsh"):
+        pytest.skip("Lmod (apt-get install lmod) is not installed")
+    for version in ("1.0", "2.0"):
+        prefix, data = Path("/opt/daskhpc") / version, Path(f"/opt/jupyter-{version}")
+        folder = tmp_path / "modulefiles" / "daskhpc"
+        folder.mkdir(parents=True, exist_ok=True)
+        if flavour == "lua":
+            text = generated.lmod_modulefile(prefix / "bin", data, prefix, version)
+            (folder / f"{version}.lua").write_text(text)
+        else:
+            text = generated.tcl_modulefile(prefix / "bin", data, prefix, version)
+            (folder / version).write_text(text)
+    script = (f"source {LMOD_INIT}; module use {tmp_path}/modulefiles; module load daskhpc; "
+              "echo $PATH; echo $JUPYTER_PATH; module load daskhpc/1.0; echo $PATH")
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    default_path, jupyter_path, switched_path = result.stdout.split()
+    assert default_path.startswith("/opt/daskhpc/2.0/bin:")
+    assert jupyter_path == "/opt/jupyter-2.0"
+    assert switched_path.startswith("/opt/daskhpc/1.0/bin:")
+    assert "/opt/daskhpc/2.0/bin" not in switched_path, "one version at a time"
