@@ -146,3 +146,17 @@ def test_unreachable_node_is_named_and_min_workers_decides(node_user: User):
     assert "continuing with 2 of 3 workers" in started.stderr
     assert node_user.compute(node_user.latest_spec())["hostnames"] == ["node1", "node2"]
     assert node_user.dask("stop").returncode == 0
+
+
+def test_stop_reaps_what_a_dead_agent_left_on_a_remote_node(node_user: User):
+    spec = node_user.start("--hostfile", str(node_user.hostfile("node1", "node2", "node3")))
+    records_file = Path(spec["cluster_dir"]) / "procs" / "node2.json"
+    records = json.loads(records_file.read_text())["records"]
+    agent = next(item["pid"] for item in records if item["role"] == "agent")
+    worker = next(item["pid"] for item in records if item["role"] == "worker")
+    os.kill(worker, signal.SIGSTOP)  # a hung worker: it cannot act on SIGTERM
+    os.kill(agent, signal.SIGKILL)  # and nothing on node2 is left to verify its end
+    stop = node_user.dask("stop")
+    assert stop.returncode == 0, stop.stderr
+    assert "leftover process(es) ended" in stop.stdout  # found through node2's records, by ssh
+    assert leftovers(node_user.bed) == {}
