@@ -3,4 +3,6 @@
 # All options: sh remove-dask.sh --help
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-DASKHPC_COMMAND=remove exec sh "$here/setup-dask.sh" "$@"
+. "$here/bin/find-python.sh"
+python=$(daskhpc_find_python) || daskhpc_no_python remove-dask.sh
+PYTHONPATH="$here/src" exec "$python" -m daskhpc remove "$@"

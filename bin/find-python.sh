@@ -1,4 +1,5 @@
-# Sourced by setup-dask.sh: daskhpc_find_python prints the first Python >= 3.9 found.
+# Sourced by setup-dask.sh and remove-dask.sh: daskhpc_find_python prints the first
+# Python >= 3.9 found; daskhpc_no_python NAME says there is none and exits.
 # Order: $DASKHPC_PYTHON, python3/python on PATH, then the Python of a conda installation
 # (from $CONDA_EXE / $MAMBA_EXE or conda, mamba, micromamba on PATH).
 
@@ -23,4 +24,9 @@ daskhpc_find_python() {
         done
     done
     return 1
+}
+
+daskhpc_no_python() {
+    echo "$1: error: no usable Python found (need python3 >= 3.9, or conda/mamba/micromamba on PATH); install python3 or load a conda module, then re-run" >&2
+    exit 3
 }

@@ -108,3 +108,34 @@ def test_system_install_refuses_a_python_other_users_cannot_run(home: Path) -> N
                              "--python", sys.executable]),
             "other users cannot read", "--python")
     assert tree_snapshot(home) == before
+
+
+def bootstrap_tools(folder: Path) -> Path:
+    """A PATH with only what the sh bootstrap itself needs: no python, no conda."""
+    folder.mkdir()
+    for name in ("dirname", "basename"):
+        (folder / name).symlink_to(shutil.which(name) or f"/usr/bin/{name}")
+    return folder
+
+
+@pytest.mark.parametrize("variable", ["CONDA_EXE", "MAMBA_EXE"])
+def test_bootstrap_uses_a_conda_installations_python(tmp_path: Path, variable: str) -> None:
+    base = tmp_path / "conda" / "bin"
+    base.mkdir(parents=True)
+    (base / "conda").write_text("#!/bin/sh\n")
+    (base / "conda").chmod(0o755)
+    (base / "python").symlink_to(sys.executable)
+    result = subprocess.run(["/bin/sh", str(REPO / "remove-dask.sh"), "--version"],
+                            env={"HOME": str(tmp_path), variable: str(base / "conda"),
+                                 "PATH": str(bootstrap_tools(tmp_path / "t"))},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("daskhpc ")
+
+
+def test_remove_without_python_names_itself(tmp_path: Path) -> None:
+    result = subprocess.run(["/bin/sh", str(REPO / "remove-dask.sh")],
+                            env={"HOME": str(tmp_path),
+                                 "PATH": str(bootstrap_tools(tmp_path / "t"))},
+                            capture_output=True, text=True, timeout=60)
+    assert refused(result, "no usable Python").startswith("remove-dask.sh: error:")
