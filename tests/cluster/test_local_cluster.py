@@ -46,11 +46,13 @@ def test_start_compute_status_stop(user: User):
 
 
 def test_no_tls_warns_and_uses_tcp(user: User):
-    result = user.dask("start", "--no-tls")
+    result = user.dask("start", "--no-tls", env={"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"})
     assert result.returncode == 0, result.stderr
     assert "warning: --no-tls" in result.stderr
     spec = user.latest_spec()
     assert spec["scheduler_host"] == "127.0.0.1"
+    proxied = f"/user/alice/proxy/127.0.0.1:{spec['dashboard_port']}/status"
+    assert f"via JupyterHub: {proxied}" in result.stdout
     assert user.compute(spec)["sum"] == 5050
     assert user.dask("stop").returncode == 0
     assert recorded_alive(Path(spec["cluster_dir"])) == []

@@ -29,6 +29,7 @@ from daskhpc.cluster.state import (
     ClusterState,
     make_cluster_dir,
     new_cluster_id,
+    prune_stopped,
     running_clusters,
     scheduler_file_owner,
 )
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_tls:
         print("warning: --no-tls: anyone who can reach the scheduler port can run code as you",
               file=sys.stderr)
+    prune_stopped()
     cluster_id = new_cluster_id()
     cluster_dir = make_cluster_dir(cluster_id)
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -105,6 +106,13 @@ def all_clusters() -> list[ClusterState]:
             except (OSError, ValueError, TypeError, KeyError):
                 continue  # half-written by a start that died: nothing of it runs
     return sorted(found, key=lambda state: state.spec.created)
+
+
+def prune_stopped(keep: int = 10) -> None:
+    """Remove the state of all but the `keep` newest stopped clusters (their logs go with it)."""
+    stopped = [state for state in all_clusters() if state.stopped]
+    for state in stopped[:-keep] if keep else stopped:
+        shutil.rmtree(state.directory, ignore_errors=True)
 
 
 def running_clusters() -> list[ClusterState]:
