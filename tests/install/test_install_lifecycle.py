@@ -34,12 +34,14 @@ def builds(home: Path) -> list[Path]:
     return sorted((home / ".local/share/daskhpc/env.builds").glob("*"))
 
 
-def start_and_kill_during_build(home: Path, extra: list[str], known: int) -> None:
-    """Run setup and SIGKILL its whole process group (installer, uv, compileall) once a new
-    build directory holds packages: the moment a Ctrl-C or a killed job would hit."""
+def start_and_kill_during_build(home: Path, extra: list[str], known: int,
+                                signal_number: int = signal.SIGKILL) -> str:
+    """Run setup and signal its whole process group (installer, uv, compileall) once a new
+    build directory holds packages: what Ctrl-C (SIGINT) or a killed job (SIGKILL) does.
+    Returns setup's stderr."""
     process = subprocess.Popen(["sh", str(REPO / "setup-dask.sh"), *SETUP, *extra],
                                env=setup_environment(home), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and process.poll() is None:
@@ -51,8 +53,9 @@ def start_and_kill_during_build(home: Path, extra: list[str], known: int) -> Non
         assert process.poll() is None, "setup finished before it could be killed"
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+            os.killpg(process.pid, signal_number)
+        _, errors = process.communicate(timeout=300)
+    return errors
 
 
 def kernel_argv(home: Path) -> list[str]:
@@ -65,6 +68,13 @@ def test_kill_rerun_update_kill_and_remove(tmp_path: Path) -> None:
     before = tree_snapshot(home)
     env_link = home / ".local/share/daskhpc/env"
     wrapper = home / "bin" / "dask-cluster-status"
+
+    # Ctrl-C during the first build: one line, and the half-built environment is gone.
+    errors = start_and_kill_during_build(home, [], known=0, signal_number=signal.SIGINT)
+    assert errors.strip().splitlines() == [
+        "setup-dask.sh: error: interrupted; the previous install is unchanged; "
+        "run setup-dask.sh again to finish"]
+    assert builds(home) == []
 
     # Killed during the first build: nothing points at the half-built environment.
     start_and_kill_during_build(home, [], known=0)

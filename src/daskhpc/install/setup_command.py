@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         installer.apply(steps)
     except KeyboardInterrupt:
-        raise DaskhpcError(f"interrupted; {apply.RETRY_HINT}", exit_code=130) from None
+        raise DaskhpcError("interrupted; the previous install is unchanged; run setup-dask.sh "
+                           "again to finish", exit_code=130) from None
     except OSError as error:
         raise DaskhpcError(f"{error}; {apply.RETRY_HINT}") from None
     finally:
