@@ -72,6 +72,11 @@ def current_tls_link() -> Path:
     return state_dir() / "current-tls"
 
 
+def placeholder_tls_dir() -> Path:
+    """Valid TLS files no cluster trusts: where current-tls points while no cluster runs."""
+    return state_dir() / "no-cluster-tls"
+
+
 def cache_dir() -> Path:
     """Download cache for the installer (uv's), removed with the install unless UV_CACHE_DIR
     points elsewhere."""

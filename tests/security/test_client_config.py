@@ -117,17 +117,24 @@ def test_pointer_location_agrees_with_paths(
     assert client_config.current_tls_directory(environ) == str(paths.current_tls_link())
 
 
-CONNECT = """
+# A kernel opened before the cluster, then the cluster's start and stop (what the launcher
+# does to the current-tls link) while it stays open.
+NOTEBOOK_SESSION = """
+from pathlib import Path
 from distributed import Client, LocalCluster
+from daskhpc.cluster.security import ClusterTLS, clear_current, set_current
+tls = ClusterTLS(Path({tls_dir!r}))
+set_current(tls)  # start-dask-cluster
 with Client(scheduler_file={scheduler_file!r}, timeout=30) as client:
     print("cluster", client.submit(sum, [1, 2]).result(timeout=60))
+clear_current(tls)  # stop-dask-cluster
 with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as local:
     with Client(local) as client:
         print("local", local.scheduler_address.split(":")[0], client.submit(sum, [3, 4]).result())
 """
 
 
-def test_notebook_client_reaches_tls_cluster_and_local_cluster_still_works(
+def test_kernel_reaches_cluster_started_later_and_local_cluster_works_after_stop(
     tls_cluster: RunningCluster,
     clean_dask_env: dict[str, str],
     tmp_path: Path,
@@ -136,9 +143,11 @@ def test_notebook_client_reaches_tls_cluster_and_local_cluster_still_works(
     env = {**clean_dask_env, "DASKHPC_STATE_DIR": str(state)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DASKHPC_STATE_DIR", str(state))
-        security.set_current(tls_cluster.tls)
+        security.ensure_current()  # done by the installer
 
-    code = CONNECT.format(scheduler_file=str(tls_cluster.scheduler_file))
+    code = NOTEBOOK_SESSION.format(
+        tls_dir=str(tls_cluster.tls.directory), scheduler_file=str(tls_cluster.scheduler_file)
+    )
     result = run_python(code, env, tmp_path)
 
     assert result.returncode == 0, result.stderr[-3000:]

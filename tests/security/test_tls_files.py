@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import ssl
 import stat
@@ -131,19 +132,31 @@ def test_load_refuses_missing_and_exposed_files(tmp_path: Path) -> None:
         load_cluster_tls(tls.directory)
 
 
-def test_current_pointer_is_cleared_only_by_its_own_cluster(
+def test_current_pointer_follows_the_latest_cluster_and_never_dangles(
     tmp_path: Path, state_dir: Path
 ) -> None:
+    link = paths.current_tls_link()
+    security.ensure_current()  # what the installer does: a placeholder before any cluster
+    placeholder = link.resolve()
+    assert placeholder == paths.placeholder_tls_dir().resolve()
+    assert load_cluster_tls(placeholder) == ClusterTLS(placeholder)  # valid, private files
+
     first = create_cluster_tls(tmp_path / "first")
     second = create_cluster_tls(tmp_path / "second")
-
     security.set_current(first)
-    assert paths.current_tls_link().resolve() == first.directory.resolve()
     security.set_current(second)
-    assert paths.current_tls_link().resolve() == second.directory.resolve()
+    assert link.resolve() == second.directory.resolve()
+    security.ensure_current()
+    assert link.resolve() == second.directory.resolve()  # a live link is left alone
 
+    security.clear_current(first)  # not the one the link names: nothing changes
+    assert link.resolve() == second.directory.resolve()
+    security.clear_current(second, successor=first)  # another cluster still runs
+    assert link.resolve() == first.directory.resolve()
     security.clear_current(first)
-    assert paths.current_tls_link().resolve() == second.directory.resolve()
-    security.clear_current(second)
-    assert not os.path.lexists(paths.current_tls_link())
-    security.clear_current(second)
+    assert link.resolve() == placeholder
+
+    security.set_current(second)
+    shutil.rmtree(second.directory)  # its files deleted by hand: the link dangles
+    security.ensure_current()
+    assert link.resolve() == placeholder

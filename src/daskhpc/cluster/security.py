@@ -180,25 +180,52 @@ def load_cluster_tls(directory: Path) -> ClusterTLS:
     return tls
 
 
+# The current-tls link: what every client in the user's environments is configured with
+# (daskhpc.client_config sets dask's client TLS paths *through* the link, at interpreter start).
+# Following the link, a kernel opened before `start-dask-cluster`, or kept across a restart,
+# reaches the new cluster. Dask loads these files whenever a client connects, even on tcp://
+# (a LocalCluster), so the link must always resolve to valid files: the latest cluster's or,
+# when none runs, a placeholder's that no cluster trusts.
+
+
 def set_current(tls: ClusterTLS) -> None:
-    """Point the per-user current-tls link at this cluster, for new notebook kernels."""
+    """Point the current-tls link at this cluster (start-dask-cluster, once it is ready)."""
+    _point_link_at(tls.directory)
+
+
+def clear_current(tls: ClusterTLS, successor: ClusterTLS | None = None) -> None:
+    """The cluster ended: if the link names it, point it at `successor` (another running
+    cluster) or, with none, at the placeholder."""
+    try:
+        target = Path(os.readlink(paths.current_tls_link()))
+    except OSError:
+        target = None
+    if target == tls.directory.resolve():
+        _point_link_at(successor.directory if successor else _placeholder().directory)
+
+
+def ensure_current() -> None:
+    """Make the link resolve (the installer calls this, so even a kernel opened before the
+    user's first cluster is configured); a link to a running cluster is left alone."""
+    if not paths.current_tls_link().exists():  # missing, or its cluster's files are gone
+        _point_link_at(_placeholder().directory)
+
+
+def _placeholder() -> ClusterTLS:
+    directory = paths.placeholder_tls_dir()
+    try:
+        return load_cluster_tls(directory)
+    except DaskhpcError:  # never made, or damaged: make it (again)
+        return create_cluster_tls(directory)
+
+
+def _point_link_at(directory: Path) -> None:
     link = paths.current_tls_link()
     link.parent.mkdir(parents=True, exist_ok=True)
     # symlink to a temporary name, then rename over: readers never see a missing link.
     temporary = link.with_name(f".{link.name}.{os.getpid()}.{_random_hex(4)}")
-    os.symlink(tls.directory.resolve(), temporary)
+    os.symlink(directory.resolve(), temporary)
     os.replace(temporary, link)
-
-
-def clear_current(tls: ClusterTLS) -> None:
-    """Remove the current-tls link, but only if it still points at this cluster."""
-    link = paths.current_tls_link()
-    try:
-        target = os.readlink(link)
-    except FileNotFoundError:
-        return
-    if Path(target) == tls.directory.resolve():
-        link.unlink(missing_ok=True)
 
 
 def _key_usage(ca: bool) -> x509.KeyUsage:
