@@ -62,10 +62,11 @@ def build_commands_pip(python: str, build: Path, lock: Path) -> list[list[str]]:
 
 def package_command(uv: Optional[str], build: Path, repo: Path) -> list[str]:
     """daskhpc itself, non-editable (the repo may be deleted after setup), without dependencies
-    (the lock already holds them)."""
+    (the lock already holds them). uv keys its build cache on pyproject.toml only, so the
+    refresh makes it rebuild from the current source."""
     build_python = str(build / "bin" / "python")
     if uv is None:
         return [build_python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                 "--no-deps", "--force-reinstall", "--no-cache-dir", str(repo)]
     return [uv, "pip", "install", "--python", build_python, "--no-deps",
-            "--reinstall-package", "daskhpc", "--no-cache", str(repo)]
+            "--reinstall-package", "daskhpc", "--refresh-package", "daskhpc", str(repo)]
