@@ -19,6 +19,8 @@ from security_helpers import Shell
 from testbed import mpi as mpi_testbed
 from testbed.nodes import NodeBed
 
+from daskhpc import proxy_allowlist
+
 PYTHON = sys.executable
 
 # What a notebook in the registered kernel runs: no TLS code, only the scheduler file. The
@@ -93,7 +95,7 @@ def _assert_no_secrets_on_command_lines(bed: NodeBed, shell: Shell) -> None:
 @pytest.mark.ssh_nodes
 @pytest.mark.parametrize("launcher", ["ssh", pytest.param("mpi", marks=pytest.mark.mpi)])
 def test_every_launcher_runs_tls_over_the_nodes(
-    launcher: str, node_bed: NodeBed, tmp_path: Path
+    launcher: str, node_bed: NodeBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     extra_env: dict[str, str] = {}
     hosts = [node.hostname for node in node_bed.nodes]
@@ -109,9 +111,17 @@ def test_every_launcher_runs_tls_over_the_nodes(
         assert started.returncode == 0, started.stderr[-3000:]
         _assert_tls_cluster(shell, {node.address for node in node_bed.nodes})
         _assert_no_secrets_on_command_lines(node_bed, shell)
+        # The user's Jupyter server may proxy to the cluster's nodes (their dashboards)...
+        monkeypatch.setenv("HOME", str(shell.home))
+        for variable in ("DASKHPC_STATE_DIR", "XDG_STATE_HOME"):
+            monkeypatch.delenv(variable, raising=False)
+        scheduler_host = shell.latest_spec()["scheduler_host"]
+        assert proxy_allowlist.cluster_hosts() >= {*hosts, scheduler_host}
     finally:
         stopped = shell.daskhpc("stop", "--all")
     assert stopped.returncode == 0, stopped.stderr[-3000:]
+    # ... and to none of them once it is stopped.
+    assert proxy_allowlist.cluster_hosts() == set()
 
 
 # -- one node, and a second Unix user on it ---------------------------------------------------
