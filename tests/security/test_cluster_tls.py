@@ -179,6 +179,18 @@ def _as(user: pwd.struct_passwd, argv: list[str]) -> subprocess.CompletedProcess
                           cwd="/", capture_output=True, text=True, timeout=120)
 
 
+def _python_for(user: pwd.struct_passwd) -> str:
+    """A Python 3.9+ the other user may run: the system's, else the test environment's."""
+    check = "import sys; assert sys.version_info >= (3, 9)"
+    for candidate in ("/usr/bin/python3", sys.executable):
+        try:
+            if _as(user, [candidate, "-c", check]).returncode == 0:
+                return candidate
+        except OSError:  # missing, or not executable for that user
+            continue
+    pytest.skip("no Python that the second user may run (system python3 missing, venv private)")
+
+
 READ_ALL = """
 import json, sys
 readable = []
@@ -203,7 +215,8 @@ def test_other_user_cannot_read_scheduler_file_keys_or_logs(
     assert any(path.parent.name == "logs" for path in private), "no log files found"
     control = shared_home / "readable-by-all.txt"
 
-    result = _as(other_user, ["/usr/bin/python3", "-c", READ_ALL, str(control), *map(str, private)])
+    python = _python_for(other_user)
+    result = _as(other_user, [python, "-c", READ_ALL, str(control), *map(str, private)])
 
     assert _json_line(result) == [str(control)]
 
@@ -241,7 +254,8 @@ def test_other_user_cannot_connect(
 ) -> None:
     address = json.loads(Path(running_local_cluster.latest_spec()["scheduler_file"]).read_text())
 
-    outcomes = _json_line(_as(other_user, ["/usr/bin/python3", "-c", KNOCK, address["address"]]))
+    python = _python_for(other_user)
+    outcomes = _json_line(_as(other_user, [python, "-c", KNOCK, address["address"]]))
 
     assert outcomes["tls"] in ("SSLError", "closed", "ConnectionResetError", "SSLEOFError",
                                "SSLZeroReturnError"), outcomes
