@@ -5,4 +5,4 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/bin/find-python.sh"
 python=$(daskhpc_find_python) || daskhpc_no_python remove-dask.sh
-PYTHONPATH="$here/src" exec "$python" -m daskhpc remove "$@"
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$here/src" exec "$python" -m daskhpc remove "$@"

@@ -6,4 +6,5 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/bin/find-python.sh"
 python=$(daskhpc_find_python) || daskhpc_no_python setup-dask.sh
-PYTHONPATH="$here/src" exec "$python" -m daskhpc setup "$@"
+# No __pycache__ in the checkout: it may be read-only, shared, or compared after removal.
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$here/src" exec "$python" -m daskhpc setup "$@"
