@@ -96,7 +96,9 @@ class Installer:
         if self.options.cache_is_ours:
             self.ensure_dir(self.options.cache_dir.parent)
             self.manifest.record("tree", self.options.cache_dir)
-        return child_environment({"UV_CACHE_DIR": str(self.options.cache_dir)})
+        # pip (fetching uv, or the last-resort build) caches next to uv: one recorded place.
+        return child_environment({"UV_CACHE_DIR": str(self.options.cache_dir),
+                                  "PIP_CACHE_DIR": str(self.options.cache_dir / "pip")})
 
     def run(self, argv: list[str], what: str) -> str:
         return self.log.run(argv, what, RETRY_HINT, self.command_environment())
