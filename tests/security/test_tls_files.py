@@ -8,6 +8,7 @@ import socket
 import ssl
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 from daskhpc import paths
 from daskhpc.cluster import security
 from daskhpc.cluster.security import ClusterTLS, create_cluster_tls, load_cluster_tls
+from daskhpc.cluster.spec import ClusterSpec, NodeSpec
+from daskhpc.cluster.state import ClusterState
 from daskhpc.errors import DaskhpcError
 
 
@@ -132,18 +135,29 @@ def test_load_refuses_missing_and_exposed_files(tmp_path: Path) -> None:
         load_cluster_tls(tls.directory)
 
 
-def test_current_pointer_follows_the_latest_cluster_and_never_dangles(
-    tmp_path: Path, state_dir: Path
-) -> None:
+def _cluster(cluster_id: str) -> ClusterTLS:
+    """A cluster's state as start-dask-cluster leaves it: spec.json naming its TLS directory."""
+    cluster_dir = paths.clusters_dir() / cluster_id
+    tls = create_cluster_tls(cluster_dir / "tls")
+    ClusterSpec(
+        cluster_id=cluster_id, cluster_dir=str(cluster_dir), created=time.time(), launcher="local",
+        protocol="tls", scheduler_host="127.0.0.1", scheduler_port=1, dashboard_port=2,
+        scheduler_file=str(cluster_dir / "scheduler.json"), nodes=(NodeSpec("vm", 1, 1, 0),),
+        python="python", pythonpath="", tls_dir=str(tls.directory),
+    ).write()
+    return tls
+
+
+def test_current_pointer_follows_the_latest_cluster_and_never_dangles(state_dir: Path) -> None:
     link = paths.current_tls_link()
     security.ensure_current()  # what the installer does: a placeholder before any cluster
     placeholder = link.resolve()
     assert placeholder == paths.placeholder_tls_dir().resolve()
     assert load_cluster_tls(placeholder) == ClusterTLS(placeholder)  # valid, private files
 
-    first = create_cluster_tls(tmp_path / "first")
-    second = create_cluster_tls(tmp_path / "second")
+    first = _cluster("first")
     security.set_current(first)
+    second = _cluster("second")
     security.set_current(second)
     assert link.resolve() == second.directory.resolve()
     security.ensure_current()
@@ -151,8 +165,9 @@ def test_current_pointer_follows_the_latest_cluster_and_never_dangles(
 
     security.clear_current(first)  # not the one the link names: nothing changes
     assert link.resolve() == second.directory.resolve()
-    security.clear_current(second, successor=first)  # another cluster still runs
+    security.clear_current(second)  # the first cluster still runs: it becomes current
     assert link.resolve() == first.directory.resolve()
+    ClusterState(paths.clusters_dir() / "second").mark_stopped()
     security.clear_current(first)
     assert link.resolve() == placeholder
 

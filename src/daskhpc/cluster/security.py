@@ -193,15 +193,28 @@ def set_current(tls: ClusterTLS) -> None:
     _point_link_at(tls.directory)
 
 
-def clear_current(tls: ClusterTLS, successor: ClusterTLS | None = None) -> None:
-    """The cluster ended: if the link names it, point it at `successor` (another running
-    cluster) or, with none, at the placeholder."""
+def clear_current(tls: ClusterTLS) -> None:
+    """The cluster ended: if the link names it, point it at the latest other cluster still
+    running with TLS or, with none, at the placeholder."""
     try:
         target = Path(os.readlink(paths.current_tls_link()))
     except OSError:
-        target = None
+        return
     if target == tls.directory.resolve():
+        successor = _latest_other_cluster(tls)
         _point_link_at(successor.directory if successor else _placeholder().directory)
+
+
+def _latest_other_cluster(ended: ClusterTLS) -> ClusterTLS | None:
+    # Imported here: only stop needs it, and every node agent imports this module.
+    from daskhpc.cluster.state import running_clusters
+
+    for state in reversed(running_clusters()):  # newest first
+        tls_dir = state.spec.tls_dir
+        if (tls_dir and Path(tls_dir).resolve() != ended.directory.resolve()
+                and Path(tls_dir, CA_FILE).is_file()):
+            return ClusterTLS(Path(tls_dir))
+    return None
 
 
 def ensure_current() -> None:
