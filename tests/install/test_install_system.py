@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from install_helpers import tree_snapshot
-from testbed.install import run_remove, run_setup, user_environment, uv_bin_dir
+from testbed.install import bootstrap_python_dir, run_remove, run_setup, user_environment
 
 from daskhpc.install import generated
 
@@ -62,11 +62,15 @@ def as_nobody(site: Path, command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_system_install_modules_and_exact_removal(site: Path) -> None:
-    uv_bin_dir(site)  # setup's PATH gets the machine's uv from here (not part of the install)
     before = tree_snapshot(site)
     prefix = site / "opt/daskhpc" / VERSION
-    result = run_setup(site / "admin", ["--yes", "--backend", "venv", *system_args(site)])
+    # No uv on PATH (as on a fresh cluster): setup fetches it into the prefix's tools dir.
+    admin = user_environment(site / "admin", [bootstrap_python_dir()])
+    result = run_setup(site / "admin", ["--yes", "--backend", "venv", *system_args(site)],
+                       environment=admin)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "install uv into" in result.stdout
+    assert (prefix / "tools" / "uv" / "bin" / "uv").exists()
 
     # Readable by all, writable only by the owner.
     for folder, directories, files in os.walk(prefix):
@@ -98,7 +102,8 @@ def test_system_install_modules_and_exact_removal(site: Path) -> None:
         assert loaded.stdout.split() == [f"{prefix}/bin/start-dask-cluster",
                                          str(site / "share/jupyter")]
 
-    removed = run_remove(site / "admin", ["--yes", "--system", "--prefix", str(prefix)])
+    removed = run_remove(site / "admin", ["--yes", "--system", "--prefix", str(prefix)],
+                         environment=admin)
     assert removed.returncode == 0, removed.stdout + removed.stderr
     shutil.rmtree(site / "nobody-home", ignore_errors=True)
     assert tree_snapshot(site) == before
