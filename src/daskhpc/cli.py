@@ -68,9 +68,15 @@ def _add_setup_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="how to build the environment (default: the first of micromamba, mamba, conda, venv)",
     )
-    parser.add_argument("--prefix", help="environment location (default: per backend)")
-    parser.add_argument("--name", help="conda environment name (conda backends; default: dask)")
-    parser.add_argument("--python", help="Python for the venv backend (default: the one running)")
+    parser.add_argument(
+        "--prefix",
+        help="environment path (default: ~/.local/share/daskhpc/env); with --system: the "
+        "install root (default: /opt/daskhpc/<version>)",
+    )
+    parser.add_argument("--name", help="conda backends: a named environment instead of --prefix")
+    parser.add_argument(
+        "--python", help="venv backend: the Python (>= 3.11) to build on (default: this one)"
+    )
     parser.add_argument("--bin-dir", help="where to put the wrappers (default: ~/bin)")
     parser.add_argument(
         "--kernel-name", help="kernel id (default: dask; with --system: dask-<version>)"
