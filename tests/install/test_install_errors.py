@@ -7,6 +7,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,26 @@ def test_remove_without_python_names_itself(tmp_path: Path) -> None:
                                  "PATH": str(bootstrap_tools(tmp_path / "t"))},
                             capture_output=True, text=True, timeout=60)
     assert refused(result, "no usable Python").startswith("remove-dask.sh: error:")
+
+
+def test_unwritable_prefix_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root to run setup as user 'nobody' (root may write anywhere)")
+    if not all(folder.stat().st_mode & stat.S_IXOTH for folder in REPO.parents):
+        pytest.skip(f"user 'nobody' cannot reach the checkout {REPO}")
+    home = Path(tempfile.mkdtemp(prefix="daskhpc-nobody-", dir="/tmp"))
+    try:
+        home.chmod(0o755)
+        os.chown(home, 65534, 65534)
+        before = tree_snapshot(home)
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh",
+             str(REPO / "setup-dask.sh"), "--yes", "--backend", "venv", "--python",
+             "/usr/bin/python3", "--prefix", "/usr/daskhpc-test/env"],
+            env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=120)
+        refused(result, "cannot write to /usr", "/usr/daskhpc-test/env")
+        assert tree_snapshot(home) == before
+        assert not Path("/usr/daskhpc-test").exists()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
