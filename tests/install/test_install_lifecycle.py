@@ -103,7 +103,14 @@ def test_kill_rerun_update_kill_and_remove(tmp_path: Path) -> None:
                            timeout=60)
     assert again.returncode == 0 and "daskhpc" in again.stdout
 
-    # Remove: the HOME is as it was, decoys included (the half-built update goes too).
+    # A completed --update: a new build with the env's config, the old build gone.
+    result = run_setup(home, [*SETUP, "--update"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    [new_build] = builds(home)
+    assert new_build != build and env_link.resolve() == new_build
+    assert (new_build / "etc" / "dask" / "daskhpc.yaml").exists()
+
+    # Remove: the HOME is as it was, decoys included.
     removed = run_remove(home, ["--yes"])
     assert removed.returncode == 0, removed.stdout + removed.stderr
     assert tree_snapshot(home) == before

@@ -10,8 +10,9 @@ import pytest
 from install_helpers import setup_args
 
 from daskhpc.install import generated, plan
+from daskhpc.install.apply import Installer
 from daskhpc.install.options import resolve
-from daskhpc.manifest import EnvRecord
+from daskhpc.manifest import EnvRecord, Manifest
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = (REPO / "bin" / "wrapper.sh.in").read_text()
@@ -131,3 +132,17 @@ def test_modulefiles_set_path_and_jupyter_path() -> None:
     assert "prepend-path PATH {/opt/daskhpc/2.0/bin}" in tcl
     assert "prepend-path JUPYTER_PATH {/opt/jupyter}" in tcl
     assert "conflict daskhpc" in tcl
+
+
+def test_a_rebuild_rewrites_the_config_inside_the_env(home: Path) -> None:
+    """Config files of the old build match, but the new build has none yet."""
+    options = resolve(setup_args("--backend", "venv"))
+    config = options.env_link / "etc" / "dask" / "daskhpc.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(generated.dask_config_text())
+    config.chmod(0o644)
+    installer = Installer(options, Manifest(path=options.manifest_path), state())
+    steps = plan.make_plan(options, state(), TEMPLATE)
+    assert any(step.path == str(config) for step in installer.pending(steps))
+    current = [step for step in steps if step.kind != "env"]
+    assert not any(step.path == str(config) for step in installer.pending(current))

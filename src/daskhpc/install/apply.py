@@ -50,6 +50,11 @@ def resolve_step_path(step: Step, env_link: Path) -> Path:
     return Path(step.path)
 
 
+def is_inside_env(step: Step, env_link: Path) -> bool:
+    return step.kind == "file" and (step.path.startswith("{site-packages}/")
+                                    or Path(step.path).is_relative_to(env_link))
+
+
 def make_shared_read_only(root: Path) -> None:
     """--system: everyone may read (and run), only the owner may write."""
     for folder, directories, files in os.walk(root):
@@ -130,10 +135,18 @@ class Installer:
 
     # -- the steps -------------------------------------------------------------------------
 
+    def pending(self, steps: list[Step]) -> list[Step]:
+        """The steps that change something. Files inside the env are judged by the current
+        build, so when a new build is coming they are all pending: it has none of them yet."""
+        rebuilding = any(step.kind == "env" for step in steps)
+        return [step for step in steps
+                if (rebuilding and is_inside_env(step, self.options.env_link))
+                or not self.is_current(step)]
+
     def apply(self, steps: list[Step]) -> None:
         self.ensure_dir(self.manifest.path.parent)  # recorded before the manifest lands in it
         self.discard_unfinished_builds()
-        pending = [step for step in steps if not self.is_current(step)]
+        pending = self.pending(steps)
         for number, step in enumerate(pending, 1):
             print(f"[{number}/{len(pending)}] {step.summary}", flush=True)
             started = time.monotonic()
@@ -235,8 +248,7 @@ class Installer:
 
     def _step_file(self, step: Step) -> None:
         path = resolve_step_path(step, self.options.env_link)
-        inside_env = path.is_relative_to(self.options.env_link)
-        if inside_env:  # removed with the environment, not recorded one by one
+        if is_inside_env(step, self.options.env_link):  # goes with the env: not recorded
             path.parent.mkdir(parents=True, exist_ok=True)
         else:
             self.ensure_dir(path.parent)

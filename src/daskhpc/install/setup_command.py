@@ -114,8 +114,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.dry_run or not (args.yes or not sys.stdin.isatty()):
         print(f"daskhpc {__version__} setup plan ({options.backend.name} backend):")
+        pending = installer.pending(steps)
         for step in steps:
-            marker = "  (up to date)" if installer.is_current(step) else ""
+            marker = "" if step in pending else "  (up to date)"
             print(f"  - {step.summary}{marker}")
         if args.dry_run:
             print("dry run: nothing was changed")
