@@ -139,8 +139,8 @@ class Agent:
                                        preexec_fn=die_with_parent)
             self.workers.append(process)
             self._remember(process.pid, "worker")
-        print(f"daskhpc agent on {socket.gethostname()}: started {len(self.workers)} worker(s)",
-              flush=True)
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} - daskhpc.agent - {socket.gethostname()}: "
+              f"started {len(self.workers)} worker(s)", flush=True)
 
     def _supervise(self) -> None:
         next_record = time.monotonic() + RECORD_INTERVAL

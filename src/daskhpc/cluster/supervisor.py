@@ -71,6 +71,7 @@ class Supervisor:
             signal.signal(signum, lambda *_: self.stop.set())
         threading.Thread(target=self._read_start_command, daemon=True).start()
         self.sessions = self.launcher.launch()
+        log(f"{len(self.sessions)} node session(s) launched with {self.spec.launcher}")
         try:
             return asyncio.run(self._serve())
         finally:
@@ -94,6 +95,7 @@ class Supervisor:
         )
         try:
             await scheduler
+            log(f"scheduler listening at {self.spec.scheduler_address}")
             code = await self._until_ready(scheduler)
             if code == 0:
                 await self._until_stopped(scheduler)
