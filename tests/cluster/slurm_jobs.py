@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from cluster_helpers import PYTHON, REPO
 from testbed.mpi import run_as_root_env
@@ -118,16 +117,6 @@ class SlurmUser:
         while (found := self.leftovers()) and time.monotonic() < deadline:
             time.sleep(0.2)
         return found
-
-    def workers_connected(self) -> Optional[int]:
-        """How many workers the running cluster has, asked from the login node (None: no
-        scheduler answers)."""
-        code = (CLIENT_SETTINGS + "import os; from dask.distributed import Client\n"
-                "c = Client(scheduler_file=os.path.expanduser('~/dask-scheduler.json'), "
-                "timeout=10)\nprint(len(c.scheduler_info(n_workers=-1)['workers']))")
-        result = subprocess.run([PYTHON, "-c", code], env=self.env, capture_output=True,
-                                text=True, timeout=60)
-        return int(result.stdout) if result.returncode == 0 else None
 
 
 def _processes_mentioning(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Optional, Sequence
+from typing import Sequence
 
 from daskhpc.cluster.launchers.base import Launcher, NodeSession
 from daskhpc.cluster.spec import ClusterSpec
@@ -21,8 +21,8 @@ from daskhpc.errors import DaskhpcError
 _ON_THIS_NODE = 'exec "$@" "$SLURMD_NODENAME"'
 
 
-def _job_id(environ: Optional[dict[str, str]] = None) -> str:
-    job = (environ if environ is not None else os.environ).get("SLURM_JOB_ID", "")
+def _job_id() -> str:
+    job = os.environ.get("SLURM_JOB_ID", "")
     if not job:
         raise DaskhpcError(
             "the srun launcher works inside a Slurm job (no SLURM_JOB_ID); "
@@ -36,8 +36,9 @@ class SrunLauncher(Launcher):
 
     def __init__(self, spec: ClusterSpec) -> None:
         super().__init__(spec)
-        # stop may run outside the job's shell: remember the job the step belongs to.
-        self.job = str(self.spec.extra.get("slurm_job_id") or _job_id())
+        # Checked when the cluster is planned, so outside a job nothing starts; stop's checks
+        # on the nodes also run as steps of this job.
+        self.job = _job_id()
 
     def step_options(self, hosts: Sequence[str]) -> list[str]:
         return [
