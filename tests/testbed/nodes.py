@@ -131,7 +131,9 @@ class NodeBed:
 
     def _claim_bridge(self) -> None:
         for subnet in SUBNETS:
-            if Path(f"/sys/class/net/dhb{subnet}").exists():
+            # A bed killed before its teardown can leave namespaces without their bridge.
+            leftovers = list(Path("/run/netns").glob(f"dh{subnet}n*"))
+            if Path(f"/sys/class/net/dhb{subnet}").exists() or leftovers:
                 continue
             try:
                 _ip("link", "add", f"dhb{subnet}", "type", "bridge")
