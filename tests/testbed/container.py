@@ -286,3 +286,9 @@ class Container:
         output = self.check(f"timeout 120 {python} -c {shlex.quote(script)}", user=user,
                             timeout=180)
         return output.strip().splitlines()[-1] if output.strip() else ""
+
+    def sys_prefix(self, python: str, user: str) -> str:
+        """The environment an interpreter runs in (a venv's python is a link to the base one,
+        so its resolved path says nothing)."""
+        return self.check(f"{shlex.quote(python)} -c 'import sys; print(sys.prefix)'",
+                          user=user).strip()
