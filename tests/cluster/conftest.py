@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from cluster_helpers import User, wait_until_clean
+from slurm_jobs import SlurmUser
 from testbed.nodes import NodeBed
+from testbed.slurm import SlurmBed
 
 
 @pytest.fixture
@@ -28,3 +30,14 @@ def node_user(node_bed: NodeBed, tmp_path: Path) -> Iterator[User]:
         if not (cluster / "stopped").exists():
             person.dask("stop", cluster.name)
     assert wait_until_clean(node_bed) == {}
+
+
+@pytest.fixture
+def slurm_user(slurm_cluster: SlurmBed, tmp_path: Path) -> Iterator[SlurmUser]:
+    """A user of the test Slurm; afterwards no job is left and nothing of theirs runs."""
+    person = SlurmUser(slurm_cluster, tmp_path / "home")
+    yield person
+    for job in slurm_cluster.jobs():
+        slurm_cluster.run(["scancel", job.split()[0]])
+    slurm_cluster.wait_jobs_gone()
+    assert person.wait_until_clean() == {}

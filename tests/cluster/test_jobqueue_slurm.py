@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from cluster_helpers import PYTHON
 from slurm_jobs import CLIENT_SETTINGS, SlurmUser
-from testbed.slurm import SlurmBed
 
 pytestmark = pytest.mark.slurm
 
@@ -34,15 +33,6 @@ print(json.dumps({"workers": sorted(f"{names[a]}@{hosts[a]}" for a in names), "t
 def job_names(queue: Path) -> list[str]:
     return [line.split()[1] for line in queue.read_text().splitlines()]
 
-
-@pytest.fixture
-def slurm_user(slurm_cluster: SlurmBed, tmp_path: Path) -> SlurmUser:
-    user = SlurmUser(slurm_cluster, tmp_path / "home")
-    yield user
-    for job in slurm_cluster.jobs():
-        slurm_cluster.run(["scancel", job.split()[0]])
-    slurm_cluster.wait_jobs_gone()
-    assert user.wait_until_clean() == {}
 
 
 def test_jobs_join_the_cluster_and_stop_cancels_them(slurm_user: SlurmUser) -> None:

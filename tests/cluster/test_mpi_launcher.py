@@ -9,7 +9,6 @@ import pytest
 from cluster_helpers import User, leftovers, recorded_alive
 from slurm_jobs import SlurmUser
 from testbed.mpi import across_nodes_env, run_as_root_env
-from testbed.slurm import SlurmBed
 
 pytestmark = pytest.mark.mpi
 
@@ -39,15 +38,6 @@ def test_mpirun_across_the_nodes(mpi_available: None, node_user: User) -> None:
     assert node_user.dask("stop").returncode == 0
     assert leftovers(node_user.bed) == {}
 
-
-@pytest.fixture
-def slurm_user(slurm_cluster: SlurmBed, tmp_path: Path) -> SlurmUser:
-    user = SlurmUser(slurm_cluster, tmp_path / "home")
-    yield user
-    for job in slurm_cluster.jobs():
-        slurm_cluster.run(["scancel", job.split()[0]])
-    slurm_cluster.wait_jobs_gone()
-    assert user.wait_until_clean() == {}
 
 
 @pytest.mark.slurm

@@ -8,23 +8,12 @@ of its job. Cancelling the job or reaching its time limit must leave nothing on 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from slurm_jobs import SlurmUser
-from testbed.slurm import SlurmBed
 
 pytestmark = pytest.mark.slurm
 
-
-@pytest.fixture
-def slurm_user(slurm_cluster: SlurmBed, tmp_path: Path) -> SlurmUser:
-    user = SlurmUser(slurm_cluster, tmp_path / "home")
-    yield user
-    for job in slurm_cluster.jobs():
-        slurm_cluster.run(["scancel", job.split()[0]])
-    slurm_cluster.wait_jobs_gone()
-    assert user.wait_until_clean() == {}
 
 
 def test_salloc_two_nodes_auto_picks_srun(slurm_user: SlurmUser) -> None:
