@@ -275,11 +275,12 @@ class Container:
         return dict(json.loads(result.stdout))
 
     def client_computes(self, python: str, user: str) -> str:
-        """The notebooks' line on python as user: connect through ~/dask-scheduler.json, sum
-        0..100 on the cluster. Bounded by `timeout`, so a hanging client fails, not stalls."""
+        """The site notebooks' line on python as user: connect through the default scheduler
+        file (by its full path, as they do), sum 0..100 on the cluster. Bounded by `timeout`,
+        so a hanging client fails instead of stalling the run."""
         script = (
             "from dask.distributed import Client\n"
-            "client = Client(scheduler_file='~/dask-scheduler.json', timeout=60)\n"
+            f"client = Client(scheduler_file='{self.home(user)}/dask-scheduler.json', timeout=60)\n"
             "print(client.submit(sum, range(101)).result())\n"
             "client.close()\n"
         )
