@@ -7,6 +7,9 @@ of its job. Cancelling the job or reaching its time limit must leave nothing on 
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import time
 
 import pytest
@@ -51,3 +54,16 @@ def test_workers_retire_before_the_walltime_and_expiry_leaves_nothing(
     assert state == "RUNNING"
     slurm_user.slurm.wait_jobs_gone(timeout=120)  # Slurm ends the job at its limit
     assert slurm_user.wait_until_clean() == {}
+
+
+def test_killed_supervisor_takes_the_srun_step_down(slurm_user: SlurmUser) -> None:
+    job = slurm_user.sbatch(2, "--launcher srun")
+    slurm_user.wait_ready(job)
+    (cluster,) = (slurm_user.home / ".local" / "state" / "daskhpc" / "clusters").iterdir()
+    supervisor = json.loads((cluster / "supervisor.json").read_text())["pid"]
+    os.kill(supervisor, signal.SIGKILL)  # the scheduler runs inside it
+    # srun dies with it (PR_SET_PDEATHSIG), Slurm ends the step, the agents end their workers;
+    # the job itself (the batch script) goes on.
+    assert slurm_user.wait_until_clean() == {}
+    state = slurm_user.slurm.run(["squeue", "-h", "-j", job, "-o", "%T"]).stdout.strip()
+    assert state == "RUNNING"
