@@ -3,10 +3,13 @@ simulated nodes (Open MPI over their ssh), and inside real Slurm jobs (Open MPI 
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
-from cluster_helpers import User, leftovers, recorded_alive
+from cluster_helpers import User, leftovers, recorded_alive, wait_until_clean
 from slurm_jobs import SlurmUser
 from testbed.mpi import across_nodes_env, run_as_root_env
 
@@ -57,3 +60,17 @@ def test_sbatch_three_nodes_mpi_scancel_leaves_nothing(mpi_available: None,
     assert slurm_user.slurm.run(["scancel", job]).returncode == 0
     slurm_user.slurm.wait_jobs_gone()
     assert slurm_user.wait_until_clean() == {}
+
+
+@pytest.mark.ssh_nodes
+def test_killed_supervisor_takes_mpirun_and_every_rank_down(mpi_available: None,
+                                                             node_user: User) -> None:
+    assert node_user.bed is not None
+    node_user.extra_env.update(across_nodes_env(node_user.bed))
+    hostfile = str(node_user.hostfile("node1", "node2", "node3"))
+    spec = node_user.start("--launcher", "mpi", "--hostfile", hostfile)
+    supervisor = json.loads((Path(spec["cluster_dir"]) / "supervisor.json").read_text())["pid"]
+    os.kill(supervisor, signal.SIGKILL)
+    assert wait_until_clean(node_user.bed) == {}
+    stop = node_user.dask("stop")  # tidies the dead cluster's state
+    assert stop.returncode == 0, stop.stderr
