@@ -130,7 +130,8 @@ class Supervisor:
         missing = [node.host for node in self.spec.nodes
                    if self._per_host(scheduler)[node.host] < node.workers]
         if count < self.spec.min_workers or count == 0:
-            self.tell("error", message=self._shortfall(count, missing))
+            timed_out = time.monotonic() > deadline
+            self.tell("error", message=self._shortfall(count, missing, timed_out))
             return 1
         self._write_scheduler_file(scheduler)
         self.tell("ready", connected=count, expected=self.spec.total_workers, missing=missing)
@@ -193,11 +194,12 @@ class Supervisor:
                     self.failed.add(host)
                     self.tell("node-failed", host=host, log=session.log_tail())
 
-    def _shortfall(self, count: int, missing: list[str]) -> str:
+    def _shortfall(self, count: int, missing: list[str], timed_out: bool) -> str:
         where = ", ".join(missing) or "none"
+        within = f" within {self.spec.timeout:g} s (--timeout)" if timed_out else ""
         return (
-            f"only {count} of {self.spec.total_workers} workers connected within "
-            f"{self.spec.timeout:g} s (at least {self.spec.min_workers} needed; nodes short: "
+            f"only {count} of {self.spec.total_workers} workers connected{within} "
+            f"(at least {self.spec.min_workers} needed; nodes short: "
             f"{where}); logs in {self.spec.cluster_dir}/logs"
         )
 
