@@ -108,8 +108,37 @@ def read_records(path: Path) -> tuple[list[ProcessRecord], bool]:
     return [ProcessRecord(**item) for item in payload["records"]], bool(payload["finished"])
 
 
+def children(pid: int) -> Optional[list[int]]:
+    """pid's children from /proc/PID/task/*/children, or None where the kernel lacks that file."""
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    except FileNotFoundError:
+        return [] if not Path(f"/proc/{pid}").exists() else None
+    except OSError:
+        return []
+    return found
+
+
 def descendants(pid: int) -> list[int]:
-    """Every live descendant of pid (children first), from one pass over /proc."""
+    """Every live descendant of pid (children first).
+
+    Walks the children files (cheap: agents call this every second); without them, one pass
+    over all of /proc.
+    """
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        direct = children(pending.pop())
+        if direct is None:
+            return _descendants_by_scan(pid)
+        found += direct
+        pending += direct
+    return found
+
+
+def _descendants_by_scan(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
