@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from testbed.install import DaskInstall
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -64,3 +66,21 @@ def run_notebook(
         if output.output_type == "stream" and output.name == "stdout"
     )
     return json.loads(printed)
+
+
+@dataclass(frozen=True)
+class NotebookCluster:
+    """The installed kernel, connected through ~/dask-scheduler.json to a running cluster."""
+
+    install: DaskInstall
+    scheduler_address: str
+    data_dir: Path
+
+    def run(self, name: str, **parameters: Any) -> dict[str, Any]:
+        return run_notebook(
+            name,
+            parameters,
+            kernel_name=self.install.kernel_name,
+            kernel_dirs=[str(self.install.kernel_dir.parent)],
+            env=self.install.env(),
+        )
