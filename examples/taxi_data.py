@@ -74,7 +74,7 @@ def generate_partition(
         rng.integers(0, days_in_month, rows) * 86_400 + hour * 3_600 + rng.integers(0, 3_600, rows)
     )
     pickup = month_start + pd.to_timedelta(seconds, unit="s")
-    weekend = pickup.dayofweek >= 5
+    weekend = pickup.day_of_week >= 5
 
     pickup_zone = _zones(rng, rows)
     dropoff_zone = _zones(rng, rows)
