@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster_helpers import PYTHON, REPO
+from hostlist import expand_hostlist
 from testbed.mpi import run_as_root_env
 from testbed.slurm import SlurmBed
 
@@ -55,6 +56,7 @@ class SlurmUser:
         start = f"{shlex.quote(PYTHON)} -m daskhpc start {start_args}"
         path.write_text(
             "#!/bin/sh\nset -e\ncd \"$HOME\"\n"
+            "echo \"$SLURM_JOB_NODELIST\" > nodelist\n"
             f"{start} > start.out 2> start.err\n"
             f"{shlex.quote(PYTHON)} compute.py > result.json\n"
             f"{then}\n"
@@ -88,6 +90,10 @@ class SlurmUser:
             assert time.monotonic() < deadline, self.logs("cluster not ready in time")
             time.sleep(0.3)
         return self.result()
+
+    def allocated(self) -> list[str]:
+        """The nodes Slurm gave the last job (any free ones: not always node1 first)."""
+        return sorted(expand_hostlist((self.home / "nodelist").read_text().strip()))
 
     def result(self) -> dict[str, Any]:
         return json.loads((self.home / "result.json").read_text())

@@ -47,7 +47,7 @@ def test_mpirun_across_the_nodes(mpi_available: None, node_user: User) -> None:
 def test_salloc_two_nodes_mpi(mpi_available: None, slurm_user: SlurmUser) -> None:
     result = slurm_user.salloc(2, "--launcher mpi")
     assert "launcher mpi" in slurm_user.start_output()
-    assert result["hostnames"] == ["node1", "node2"]
+    assert result["hostnames"] == slurm_user.allocated()
     assert slurm_user.leftovers() == {}
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slurm
 def test_salloc_two_nodes_auto_picks_srun(slurm_user: SlurmUser) -> None:
     result = slurm_user.salloc(2, "")
     assert "launcher srun (inside Slurm job" in slurm_user.start_output()
-    assert result["hostnames"] == ["node1", "node2"]
+    assert result["hostnames"] == slurm_user.allocated()
     assert all(worker.startswith("tls://") for worker in result["workers"])
     assert result["squares"] == sum(i * i for i in range(len(result["workers"])))
     assert slurm_user.leftovers() == {}  # stop returned: nothing of the cluster is left
@@ -42,7 +42,7 @@ def test_workers_retire_before_the_walltime_and_expiry_leaves_nothing(
         slurm_user: SlurmUser) -> None:
     job = slurm_user.sbatch(2, "", "--time=1")  # one minute: Slurm's smallest limit
     result = slurm_user.wait_ready(job)
-    assert result["hostnames"] == ["node1", "node2"]
+    assert result["hostnames"] == slurm_user.allocated()
     # Workers got a lifetime ending a margin before the job's end (a fifth of what was left):
     # they retire, and with them the agents, the srun step and the scheduler, all while the
     # job still runs.
