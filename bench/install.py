@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,13 +32,20 @@ PHASES = {"uv venv": "venv", "pip sync": "packages", "--no-deps": "daskhpc",
           "compileall": "bytecode", "write_kernel_spec": "kernel"}
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    started = time.monotonic()
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system, all child processes) of one command. CPU
+    time hardly depends on what else runs on the machine; wall time does."""
+    cpu, started = children_cpu(), time.monotonic()
     result = subprocess.run(argv, env=env, capture_output=True, text=True)
     elapsed = time.monotonic() - started
     if result.returncode != 0:
         raise SystemExit(f"{argv} failed:\n{result.stdout}\n{result.stderr}")
-    return elapsed
+    return elapsed, children_cpu() - cpu
 
 
 def phases(home: Path) -> dict[str, float]:
@@ -64,14 +72,14 @@ def one_run(number: int) -> tuple[float, float]:
     env["UV_CACHE_DIR"] = str(root / "uv-cache")  # empty: every wheel is downloaded
     setup = ["sh", str(REPO / "setup-dask.sh"), "--yes", "--backend", "venv"]
     load = os.getloadavg()[0]
-    cold = timed(setup, env)
-    noop = timed(setup, env)
+    cold, cold_cpu = timed(setup, env)
+    noop, _ = timed(setup, env)
     steps = phases(home)
     timed(["sh", str(REPO / "remove-dask.sh"), "--yes"], env)
     shutil.rmtree(root, ignore_errors=True)
     detail = ", ".join(f"{name} {seconds:.1f}" for name, seconds in steps.items())
-    print(f"run {number}: cold {cold:.1f} s ({detail}), no-op {noop:.2f} s, "
-          f"load before {load:.1f}", flush=True)
+    print(f"run {number}: cold {cold:.1f} s wall, {cold_cpu:.1f} s CPU ({detail}), "
+          f"no-op {noop:.2f} s, load before {load:.1f}", flush=True)
     return cold, noop
 
 
