@@ -35,7 +35,9 @@ def notebook_cluster(
     try:
         scheduler_file = dask_install.home / "dask-scheduler.json"
         address = json.loads(scheduler_file.read_text())["address"]
-        yield NotebookCluster(dask_install, address, tmp_path_factory.mktemp("example-data"))
+        yield NotebookCluster(
+            dask_install, env, address, tmp_path_factory.mktemp("example-data")
+        )
     finally:
         stop = subprocess.run(
             [str(dask_install.wrapper("stop-dask-cluster"))],

@@ -73,6 +73,7 @@ class NotebookCluster:
     """The installed kernel, connected through ~/dask-scheduler.json to a running cluster."""
 
     install: DaskInstall
+    env: dict[str, str]  # the user's: HOME decides which cluster ~/dask-scheduler.json names
     scheduler_address: str
     data_dir: Path
 
@@ -82,5 +83,5 @@ class NotebookCluster:
             parameters,
             kernel_name=self.install.kernel_name,
             kernel_dirs=[str(self.install.kernel_dir.parent)],
-            env=self.install.env(),
+            env=self.env,
         )
