@@ -131,8 +131,10 @@ class NodeBed:
 
     def _claim_bridge(self) -> None:
         for subnet in SUBNETS:
-            # A bed killed before its teardown can leave namespaces without their bridge.
-            leftovers = list(Path("/run/netns").glob(f"dh{subnet}n*"))
+            # A bed killed before its teardown (or a namespace pinned by another mount namespace)
+            # can leave its namespaces and veth links without their bridge.
+            leftovers = [*Path("/run/netns").glob(f"dh{subnet}n*"),
+                         *Path("/sys/class/net").glob(f"dh{subnet}v*")]
             if Path(f"/sys/class/net/dhb{subnet}").exists() or leftovers:
                 continue
             try:

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
+from daskhpc.cluster.spec import write_private
+
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -93,11 +95,7 @@ def record(pid: int, role: str) -> Optional[ProcessRecord]:
 def write_records(path: Path, records: Iterable[ProcessRecord], finished: bool = False) -> None:
     """Atomically (re)write one node's records; finished=True once the node verified all gone."""
     payload = {"records": [asdict(item) for item in records], "finished": finished}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(payload, handle)
-    os.replace(temporary, path)
+    write_private(path, json.dumps(payload))
 
 
 def read_records(path: Path) -> tuple[list[ProcessRecord], bool]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from daskhpc import paths
 from daskhpc.client_config import CA_FILE
 from daskhpc.client_config import cert_file_names as _file_names
+from daskhpc.cluster.spec import write_private
 from daskhpc.errors import DaskhpcError
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def create_cluster_tls(
         .add_extension(ca_ski, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(directory / CA_FILE, ca_cert.public_bytes(serialization.Encoding.PEM))
+    write_private(directory / CA_FILE, ca_cert.public_bytes(serialization.Encoding.PEM))
 
     # Every role is both TLS server and client: workers listen for peers and the scheduler,
     # and everyone dials out; hostnames are not checked by distributed, the CA is.
@@ -148,7 +149,7 @@ def create_cluster_tls(
             .sign(ca_key, hashes.SHA256())
         )
         cert_name, key_name = cert_file_names(role)
-        _write_private(
+        write_private(
             directory / key_name,
             key.private_bytes(
                 serialization.Encoding.PEM,
@@ -156,7 +157,7 @@ def create_cluster_tls(
                 serialization.NoEncryption(),  # dask's --tls-key takes no passphrase
             ),
         )
-        _write_private(directory / cert_name, cert.public_bytes(serialization.Encoding.PEM))
+        write_private(directory / cert_name, cert.public_bytes(serialization.Encoding.PEM))
     return ClusterTLS(directory)
 
 
@@ -269,21 +270,6 @@ def _make_private_directory(directory: Path) -> None:
             ) from None
     # mkdir's mode is filtered by the umask (which can only remove bits); make it exact.
     os.chmod(directory, 0o700)
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    """Write atomically with mode 0600 from creation: never readable by others, not even briefly."""
-    temporary = path.with_name(f".{path.name}.{_random_hex(4)}")
-    descriptor = os.open(
-        temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _random_hex(size: int) -> str:

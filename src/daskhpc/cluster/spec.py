@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 SPEC_FILE = "spec.json"
 
@@ -94,10 +94,20 @@ def read_spec(cluster_dir: Path) -> ClusterSpec:
     return ClusterSpec.from_json((cluster_dir / SPEC_FILE).read_text())
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write text to path readable only by the user, replacing it atomically."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+def write_private(path: Path, content: Union[str, bytes]) -> None:
+    """Write content to path readable only by the user, replacing it atomically.
+
+    The temporary name is random and opened exclusively without following links: the scheduler
+    file may live in a directory others can write, where a planted link must not redirect us.
+    """
+    data = content.encode() if isinstance(content, str) else content
+    temporary = path.with_name(f".{path.name}.{os.urandom(4).hex()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(temporary, flags, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
