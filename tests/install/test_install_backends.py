@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from testbed.install import run_remove, run_setup, setup_environment
 
 from daskhpc.errors import DaskhpcError
 from daskhpc.install.backends import conda, select, venv
@@ -99,3 +100,23 @@ def test_conda_family_tool_answers_info() -> None:
                           text=True, timeout=120)
     assert info.returncode == 0
     assert conda.envs_dir_from_info(tool, info.stdout).is_absolute()
+
+
+@pytest.mark.conda
+@pytest.mark.install
+@pytest.mark.skipif(not CONDA_TOOLS, reason="no conda, mamba or micromamba on PATH "
+                    "(none can be installed on these machines: no conda channel is reachable)")
+def test_conda_family_install_and_remove(tmp_path: Path) -> None:
+    tool = shutil.which(CONDA_TOOLS[0])
+    assert tool is not None
+    home = tmp_path / "home"
+    home.mkdir()
+    environment = setup_environment(home)
+    environment["PATH"] = f"{Path(tool).parent}:{environment['PATH']}"
+    result = run_setup(home, ["--yes", "--backend", CONDA_TOOLS[0]], environment=environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    python = home / ".local/share/daskhpc/env/bin/python"
+    check = subprocess.run([str(python), "-c", "import distributed, daskhpc"], timeout=120)
+    assert check.returncode == 0
+    assert run_remove(home, ["--yes"], environment=environment).returncode == 0
+    assert sorted(p.name for p in home.iterdir()) == []
