@@ -119,6 +119,36 @@ def test_a_user_runs_a_cluster_with_state_in_their_home(system_install: SystemIn
     assert not left, f"processes left after stop-dask-cluster: {left}"
 
 
+def test_two_versions_side_by_side_the_highest_is_the_default(
+        system_install: SystemInstall) -> None:
+    newer = "0.2.0"
+    newer_prefix = f"/opt/daskhpc/{newer}"
+    container = system_install.container
+    container.check(
+        f"cd /root/daskhpc && sh setup-dask.sh --yes --system --prefix {newer_prefix} "
+        f"--python /usr/bin/python3 --modulefiles-dir {MODULEFILES}",
+        timeout=800,
+    )
+    try:
+        available = container.check(f"module use {MODULEFILES} && module avail daskhpc 2>&1",
+                                    user=USER)
+        assert f"daskhpc/{VERSION}" in available and f"daskhpc/{newer}" in available, available
+        default = system_install.as_user("command -v start-dask-cluster").strip()
+        assert default.startswith(f"{newer_prefix}/"), f"default module gives {default}"
+        pinned = container.check(f"module use {MODULEFILES} && module load daskhpc/{VERSION} "
+                                 "&& command -v start-dask-cluster", user=USER).strip()
+        assert pinned.startswith(f"{PREFIX}/"), f"daskhpc/{VERSION} gives {pinned}"
+        kernels = system_install.host.file(f"{SYSTEM_JUPYTER}/kernels").listdir()
+        assert {f"dask-{VERSION}", f"dask-{newer}"} <= set(kernels), kernels
+    finally:
+        container.check(f"sh /root/daskhpc/remove-dask.sh --yes --system --prefix {newer_prefix}",
+                        timeout=300)
+    # Removing one version leaves the other whole and the default again.
+    assert not system_install.host.file(newer_prefix).exists
+    remaining = system_install.as_user("command -v start-dask-cluster").strip()
+    assert remaining.startswith(f"{PREFIX}/"), remaining
+
+
 def test_uninstall_leaves_the_shared_paths_as_before(system_install: SystemInstall) -> None:
     system_install.container.check(
         f"sh /root/daskhpc/remove-dask.sh --yes --system --prefix {PREFIX}", timeout=300)

@@ -189,9 +189,15 @@ def test_a_cluster_starts_computes_and_stops_without_leftovers(install: Install)
     assert not left, f"processes left after stop-dask-cluster: {left}"
 
 
-def test_remove_returns_the_home_to_its_state_before_setup(install: Install) -> None:
+def test_remove_takes_every_manifest_item_and_keeps_the_decoys(install: Install) -> None:
+    owned = manifest_paths(json.loads(install.user_host.file(MANIFEST).content_string))
     install.as_user(f"sh {HOME}/daskhpc/remove-dask.sh --yes", timeout=300)
-    changes = tree_changes(install.before, install.home_tree())
-    assert not changes, "the home differs from before setup:\n" + "\n".join(changes[:80])
+    left = sorted(path for path in owned if install.user_host.file(path).exists)
+    assert not left, f"manifest items still there after remove: {left}"
     for path, text in DECOYS.items():
         assert install.user_host.file(path).content_string == text
+
+
+def test_the_home_is_back_to_its_state_before_setup(install: Install) -> None:
+    changes = tree_changes(install.before, install.home_tree())
+    assert not changes, "the home differs from before setup:\n" + "\n".join(changes[:80])

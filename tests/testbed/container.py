@@ -36,7 +36,7 @@ SUITE = "bookworm"
 # procps so testinfra and the tests can list processes.
 PACKAGES = ("python3", "python3-venv", "ca-certificates", "lmod", "procps")
 USERS = ("alice", "bob")  # unprivileged accounts baked into the image
-INSTALL_TARGETS = ("/home", "/opt")  # where user and admin installs write
+INSTALL_TARGETS = ("/home", "/root", "/opt")  # where user and admin installs write
 HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 IMAGE_REPOSITORY = "localhost/daskhpc-testbed"
 BUILD_LOCK = Path("/var/tmp/daskhpc-testbed-image.lock")  # one build at a time per machine
@@ -219,8 +219,8 @@ class Container:
 
     def start(self) -> Container:
         # --init reaps orphans like a real init; --network host: PyPI through the host's route.
-        # Homes and /opt (where installs go) on tmpfs, seeded from the image: deleting an env's
-        # ~60,000 files takes ~90 s on these machines' disks and under a second there.
+        # Homes and /opt (where installs and uv's cache go) on tmpfs, seeded from the image:
+        # deleting an env's ~60,000 files takes ~90 s on these machines' disks, under 1 s there.
         tmpfs = [arg for path in INSTALL_TARGETS
                  for arg in ("--tmpfs", f"{path}:rw,exec,nosuid,nodev,mode=755,size=4g")]
         _podman(["run", "-d", "--init", "--name", self.name, "--network", "host", *tmpfs,
