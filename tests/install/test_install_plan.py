@@ -29,9 +29,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def state(env=None, complete=False, uv="/usr/bin/uv", hooks=()) -> plan.State:
-    return plan.State(env=env, env_complete=complete, uv=uv, venv_available=True,
-                      hooks=frozenset(hooks))
+def state(env=None, complete=False, uv="/usr/bin/uv") -> plan.State:
+    return plan.State(env=env, env_complete=complete, uv=uv, venv_available=True)
 
 
 def kinds(steps: list[plan.Step]) -> list[str]:
@@ -41,12 +40,13 @@ def kinds(steps: list[plan.Step]) -> list[str]:
 def test_first_install_builds_env_then_kernel_then_wrappers(home: Path) -> None:
     options = resolve(setup_args("--backend", "venv"))
     steps = plan.make_plan(options, state(), TEMPLATE)
-    assert kinds(steps) == ["env", "file", "kernel", "file", "file", "file"]
+    assert kinds(steps) == ["env", "file", "file", "file", "client-tls", "kernel",
+                            "file", "file", "file"]
     assert options.env_link == home / ".local/share/daskhpc/env"
-    wrappers = [Path(step.path).name for step in steps[3:]]
+    wrappers = [Path(step.path).name for step in steps[-3:]]
     assert wrappers == ["start-dask-cluster", "stop-dask-cluster", "dask-cluster-status"]
-    assert all(step.mode == 0o755 for step in steps[3:])
-    assert f"'{options.env_link}/bin/python' -P -m daskhpc start" in steps[3].content
+    assert all(step.mode == 0o755 for step in steps[-3:])
+    assert f"'{options.env_link}/bin/python' -P -m daskhpc start" in steps[-3].content
 
 
 def test_uv_is_fetched_first_when_missing(home: Path) -> None:
@@ -83,12 +83,11 @@ def test_kernel_points_at_the_env_link_not_a_build(home: Path) -> None:
     assert kernel.path == str(home / ".local/share/jupyter/kernels/dask")
 
 
-def test_hooks_are_written_only_when_their_modules_exist(home: Path) -> None:
+def test_the_environment_gets_both_hooks_and_users_placeholder_certificates(home: Path) -> None:
     options = resolve(setup_args("--backend", "venv"))
-    without = [s.path for s in plan.make_plan(options, state(), TEMPLATE)]
-    assert not any(p.endswith(".pth") or p.endswith("jupyter_server_config.py") for p in without)
-    hooks = ("client_config", "proxy_allowlist")
-    steps = plan.make_plan(options, state(hooks=hooks), TEMPLATE)
+    steps = plan.make_plan(options, state(), TEMPLATE)
+    client_tls = next(s for s in steps if s.kind == "client-tls")
+    assert client_tls.path == str(home / ".local/state/daskhpc/current-tls")
     pth = next(s for s in steps if s.path.endswith(".pth"))
     assert pth.content == "import daskhpc.client_config; daskhpc.client_config.apply()\n"
     server = next(s for s in steps if s.path.endswith("jupyter_server_config.py"))

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from daskhpc import paths
 from daskhpc.errors import DaskhpcError
 from daskhpc.install.backends import conda, venv
 from daskhpc.install.options import InstallOptions
@@ -31,6 +32,7 @@ WRITE_KERNEL_SPEC = (
     "from ipykernel.kernelspec import write_kernel_spec\n"
     "write_kernel_spec(sys.argv[1], overrides=json.loads(sys.argv[2]))\n"
 )
+ENSURE_CLIENT_TLS = "from daskhpc.cluster.security import ensure_current; ensure_current()"
 
 
 def build_is_complete(build: Path) -> bool:
@@ -126,6 +128,8 @@ class Installer:
                 return False
             wanted = json.loads(step.content)
             return all(spec.get(key) == value for key, value in wanted.items())
+        if step.kind == "client-tls":
+            return Path(step.path).exists()
         if step.kind == "rc-line":
             try:
                 return step.content in Path(step.path).read_text().splitlines()
@@ -257,6 +261,13 @@ class Installer:
         temporary.write_text(step.content)
         temporary.chmod(step.mode)
         os.replace(temporary, path)
+
+    def _step_client_tls(self, step: Step) -> None:
+        self.ensure_dir(Path(step.path).parent)
+        self.manifest.record("tree", paths.placeholder_tls_dir())
+        self.manifest.record("file", step.path)
+        self.run([str(self.options.env_python), "-c", ENSURE_CLIENT_TLS],
+                 "making placeholder client certificates")
 
     def _step_kernel(self, step: Step) -> None:
         kernel_dir = Path(step.path)

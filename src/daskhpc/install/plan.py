@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from daskhpc import paths
 from daskhpc.install import generated
 from daskhpc.install.backends.conda import CONDA_LOCK_FILE
 from daskhpc.install.options import InstallOptions
@@ -25,12 +26,11 @@ class State:
     env_complete: bool  # that build exists and finished
     uv: Optional[str]  # a usable uv (venv backend), None when it must be installed
     venv_available: bool  # the bootstrap Python can make a venv with pip (to fetch uv)
-    hooks: frozenset[str]  # security hooks present in the package: client_config, proxy_allowlist
 
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # uv | env | package | file | kernel | rc-line
+    kind: str  # uv | env | package | file | client-tls | kernel | rc-line
     summary: str
     path: str = ""
     content: str = ""  # file: the text; kernel: the kernel.json overrides as JSON
@@ -80,7 +80,12 @@ def make_plan(options: InstallOptions, state: State, wrapper_template: str) -> l
         how = "venv + uv" if backend == "venv" else backend
         steps.append(Step("env", f"build the environment ({how}) and switch {options.env_link} "
                                  "to it when complete"))
-    steps.extend(_env_config_steps(options, state))
+    steps.extend(_env_config_steps(options))
+    if not options.system:
+        # Kernels read the client certificates at start through current-tls: it must resolve
+        # even before the user's first cluster (system installs: each user's first start).
+        steps.append(Step("client-tls", "make placeholder client certificates for kernels",
+                          str(paths.current_tls_link())))
     overrides = generated.kernel_overrides(options.env_link, options.display_name)
     steps.append(Step("kernel", f"register the Jupyter kernel {options.display_name!r} in "
                                 f"{options.kernel_dir}", str(options.kernel_dir),
@@ -97,20 +102,17 @@ def make_plan(options: InstallOptions, state: State, wrapper_template: str) -> l
     return steps
 
 
-def _env_config_steps(options: InstallOptions, state: State) -> list[Step]:
+def _env_config_steps(options: InstallOptions) -> list[Step]:
     """Config inside the environment; paths go through the env link (the current build)."""
     etc = options.env_link / "etc"
-    steps = [Step("file", "write dask defaults into the environment",
-                  str(etc / "dask" / "daskhpc.yaml"), generated.dask_config_text())]
-    if "proxy_allowlist" in state.hooks:
-        steps.append(Step("file", "write the Jupyter proxy allow-list hook",
-                          str(etc / "jupyter" / "jupyter_server_config.py"),
-                          generated.JUPYTER_SERVER_CONFIG))
-    if "client_config" in state.hooks:
-        steps.append(Step("file", "write the Dask client hook (.pth)",
-                          "{site-packages}/daskhpc_client_config.pth",
-                          generated.CLIENT_HOOK_LINE))
-    return steps
+    return [
+        Step("file", "write dask defaults into the environment",
+             str(etc / "dask" / "daskhpc.yaml"), generated.dask_config_text()),
+        Step("file", "write the Jupyter proxy allow-list hook",
+             str(etc / "jupyter" / "jupyter_server_config.py"), generated.JUPYTER_SERVER_CONFIG),
+        Step("file", "write the Dask client hook (.pth)",
+             "{site-packages}/daskhpc_client_config.pth", generated.CLIENT_HOOK_LINE),
+    ]
 
 
 def _modulefile_steps(options: InstallOptions) -> list[Step]:

@@ -15,22 +15,18 @@ from daskhpc.install.backends import venv
 from daskhpc.install.options import InstallOptions, resolve
 from daskhpc.manifest import Manifest
 
-SECURITY_HOOKS = ("client_config", "proxy_allowlist")
-
 
 def _gather_state(options: InstallOptions, record: Manifest) -> plan.State:
     env = record.env
     complete = bool(env and apply.build_is_complete(Path(env.build))
                     and os.path.realpath(env.link) == os.path.realpath(env.build))
     uv = venv.find_uv(options.tools_dir) if options.backend.name == "venv" else None
-    source = options.repo / "src" / "daskhpc"
     return plan.State(
         env=env,
         env_complete=complete,
         uv=uv,
         venv_available=all(importlib.util.find_spec(name) is not None
                            for name in ("venv", "ensurepip")),
-        hooks=frozenset(hook for hook in SECURITY_HOOKS if (source / f"{hook}.py").exists()),
     )
 
 
