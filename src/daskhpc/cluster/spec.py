@@ -11,7 +11,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Union
+
+from daskhpc.client_config import jupyterhub_dashboard_link
 
 SPEC_FILE = "spec.json"
 
@@ -59,6 +61,14 @@ class ClusterSpec:
     @property
     def dashboard_address(self) -> str:
         return f"http://{self.scheduler_host}:{self.dashboard_port}/status"
+
+    def proxied_dashboard(self, environ: Mapping[str, str]) -> Optional[str]:
+        """The dashboard through the user's JupyterHub server, where there is one."""
+        prefix = environ.get("JUPYTERHUB_SERVICE_PREFIX")
+        if not prefix:
+            return None
+        template = jupyterhub_dashboard_link(prefix)
+        return template.format(host=self.scheduler_host, port=self.dashboard_port)
 
     @property
     def total_workers(self) -> int:

@@ -243,10 +243,9 @@ class Starter:
             f"  scheduler:      {spec.scheduler_address}",
             f"  dashboard:      {spec.dashboard_address}",
         ]
-        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-        if prefix:
-            proxied = f"{prefix.rstrip('/')}/proxy/{spec.scheduler_host}:{spec.dashboard_port}"
-            lines.append(f"  via JupyterHub: {proxied}/status")
+        proxied = spec.proxied_dashboard(os.environ)
+        if proxied:
+            lines.append(f"  via JupyterHub: {proxied}")
         lines += [
             f"  scheduler file: {spec.scheduler_file}",
             "Connect from Python:",

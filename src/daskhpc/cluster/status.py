@@ -22,17 +22,13 @@ def describe(state: ClusterState) -> dict[str, Any]:
     for node in spec.nodes:
         seen = status["nodes"].get(node.host, {"workers": 0, "threads": 0, "memory": 0})
         nodes.append({"host": node.host, "expected_workers": node.workers, **seen})
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
     return {
         "id": spec.cluster_id,
         "state": "running" if state.supervisor_alive() else "dead (stop-dask-cluster cleans up)",
         "launcher": spec.launcher,
         "scheduler": spec.scheduler_address,
         "dashboard": spec.dashboard_address,
-        "dashboard_jupyterhub": (
-            f"{prefix.rstrip('/')}/proxy/{spec.scheduler_host}:{spec.dashboard_port}/status"
-            if prefix else None
-        ),
+        "dashboard_jupyterhub": spec.proxied_dashboard(os.environ),
         "scheduler_file": spec.scheduler_file,
         "age_seconds": round(time.time() - spec.created, 1),
         "workers": sum(node["workers"] for node in nodes),
