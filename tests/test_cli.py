@@ -33,11 +33,15 @@ def test_missing_command_lists_the_commands() -> None:
     assert "setup, remove, start, stop, status" in result.stderr
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "many"])
-def test_nonsense_numbers_are_refused(value: str) -> None:
-    result = run_daskhpc("start", "--workers-per-node", value)
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--workers-per-node", "0"), ("--workers-per-node", "-3"), ("--workers-per-node", "many"),
+     ("--timeout", "0"), ("--timeout", "nan"), ("--timeout", "inf"), ("--min-workers", "-1")],
+)
+def test_nonsense_numbers_are_refused(flag: str, value: str) -> None:
+    result = run_daskhpc("start", flag, value)
     assert result.returncode == 2
-    assert "--workers-per-node" in result.stderr and value in result.stderr
+    assert flag in result.stderr and value in result.stderr
 
 
 def test_help_names_the_program() -> None:
