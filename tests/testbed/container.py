@@ -130,23 +130,26 @@ def _podman(args: Sequence[str], conf: Path, timeout: float = 120,
     return result
 
 
-def _chroot(rootfs: Path, *argv: str) -> None:
-    subprocess.run(["chroot", str(rootfs), *argv], check=True, capture_output=True,
-                   env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
+def _run(argv: Sequence[str], timeout: float = 120) -> None:
+    """Run a build step; when it fails, say which and show the end of what it printed."""
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, "LANG": "C.UTF-8",
+                                 "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip()[-2000:]
+        raise RuntimeError(f"building the container image: {' '.join(argv[:3])} exited "
+                           f"{result.returncode}:\n{output}")
 
 
 def _build_rootfs(rootfs: Path) -> None:
-    subprocess.run(
-        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
-         str(rootfs), debian_mirror()],
-        check=True, capture_output=True, timeout=900,
-    )
+    _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
+          str(rootfs), debian_mirror()], timeout=900)
     for ca in _host_cas():
         shutil.copy2(ca, rootfs / "usr/local/share/ca-certificates" / ca.name)
-    _chroot(rootfs, "update-ca-certificates")
+    _run(["chroot", str(rootfs), "update-ca-certificates"])
     for user in USERS:
-        _chroot(rootfs, "useradd", "--create-home", "--shell", "/bin/bash", user)
-    _chroot(rootfs, "apt-get", "clean")
+        _run(["chroot", str(rootfs), "useradd", "--create-home", "--shell", "/bin/bash", user])
+    _run(["chroot", str(rootfs), "apt-get", "clean"])
 
 
 def ensure_image(conf: Path) -> str:
