@@ -15,13 +15,16 @@ from testbed.container import (
 
 
 @pytest.fixture(scope="session")
-def container_image(tmp_path_factory: pytest.TempPathFactory) -> ContainerImage:
+def container_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerImage]:
     """The bed's image: built on the first use on this machine, then reused from podman."""
     reason = missing_requirements()
     if reason:
         pytest.skip(reason)
     conf = write_containers_conf(tmp_path_factory.mktemp("podman") / "containers.conf")
-    return ContainerImage(tag=ensure_image(conf), conf=conf)
+    with pytest.MonkeyPatch.context() as patch:
+        # testinfra's podman backend runs a plain `podman exec`: same runtime and limits.
+        patch.setenv("CONTAINERS_CONF", str(conf))
+        yield ContainerImage(tag=ensure_image(conf), conf=conf)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ tests of this module share one install and run in file order.
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import pytest
@@ -63,8 +62,7 @@ def system_install(fresh_container: Container) -> SystemInstall:
     state = SystemInstall(fresh_container)
     source = fresh_container.copy_project(REPO, "root")
     for path, text in DECOYS.items():
-        fresh_container.check(f"mkdir -p {shlex.quote(str(Path(path).parent))} && "
-                              f"printf %s {shlex.quote(text)} > {shlex.quote(path)}")
+        fresh_container.write_file(path, text)
     state.before = state.shared_tree()
     state.setup_output = fresh_container.check(
         f"cd {source} && sh setup-dask.sh --yes --system --prefix {PREFIX} "

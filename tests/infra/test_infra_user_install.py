@@ -97,9 +97,8 @@ def install(fresh_container: Container) -> Install:
     state = Install(fresh_container)
     source = fresh_container.copy_project(REPO, USER)
     for path, text in DECOYS.items():
-        state.as_user(f"mkdir -p {shlex.quote(str(Path(path).parent))} && "
-                      f"printf %s {shlex.quote(text)} > {shlex.quote(path)}")
-    state.as_user(f"chmod 755 {BIN_DIR}/my-tool")
+        mode = 0o755 if path.startswith(f"{BIN_DIR}/") else 0o644
+        fresh_container.write_file(path, text, user=USER, mode=mode)
     state.before = state.home_tree()
     # A login shell, from the copy, as the user would type it after downloading the project.
     state.setup_output = state.as_user(f"cd {source} && sh setup-dask.sh --yes", timeout=800)

@@ -1,10 +1,10 @@
 """A fresh Debian machine for install proofs: a debootstrapped image run under rootful podman.
 
 The image is built from scratch (debootstrap --variant=minbase, then `podman import`) with what a
-clean HPC login node would have: python3, python3-venv, ca-certificates, Lmod, and an unprivileged
-user. It is cached in podman's storage under a tag that hashes the recipe, so a machine builds it
-once and later sessions (and every test of a session) reuse it. Containers run with the host's
-network, so the installer reaches PyPI the same way the host does.
+clean HPC login node would have: python3, python3-venv, ca-certificates, Lmod, and two
+unprivileged users. It is cached in podman's storage under a tag that hashes the recipe, so a
+machine builds it once and later sessions (and every test of a session) reuse it. Containers run
+with the host's network, so the installer reaches PyPI the same way the host does.
 
 Three fixes these machines need (see shared/testbed.md): runc instead of crun, explicit ulimits
 within the host's hard limits, and the host's intercepting CA trusted inside the image.
@@ -49,7 +49,7 @@ NOT_SHIPPED = (".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "
 # content hash (or link target), so two snapshots show exactly what changed.
 _TREE_SCRIPT = """
 import hashlib, json, os, stat, sys
-roots, skip = json.loads(sys.argv[1])
+roots = json.loads(sys.argv[1])
 def describe(path):
     info = os.lstat(path)
     text = f"{stat.filemode(info.st_mode)} {info.st_uid}:{info.st_gid}"
@@ -65,11 +65,8 @@ for root in roots:
         continue
     tree[root] = describe(root)
     for top, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if os.path.join(top, d) not in skip]
         for name in dirs + files:
-            path = os.path.join(top, name)
-            if path not in skip:
-                tree[path] = describe(path)
+            tree[os.path.join(top, name)] = describe(os.path.join(top, name))
 json.dump(tree, sys.stdout)
 """
 
@@ -119,10 +116,12 @@ def write_containers_conf(path: Path) -> Path:
     return path
 
 
-def _podman(args: Sequence[str], conf: Path, timeout: float = 120,
-            stdin: Optional[bytes] = None) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-    result = subprocess.run(["podman", *args], env=env, input=stdin, capture_output=True,
+def _podman_env(conf: Path) -> dict[str, str]:
+    return {**os.environ, "CONTAINERS_CONF": str(conf)}
+
+
+def _podman(args: Sequence[str], conf: Path, timeout: float = 120) -> None:
+    result = subprocess.run(["podman", *args], env=_podman_env(conf), capture_output=True,
                             timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"podman {' '.join(args[:2])} failed: "
@@ -157,8 +156,7 @@ def ensure_image(conf: Path) -> str:
     tag = f"{IMAGE_REPOSITORY}:{_recipe_hash()}"
     with BUILD_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a parallel session waits, then reuses the image
-        exists = subprocess.run(["podman", "image", "exists", tag],
-                                env={**os.environ, "CONTAINERS_CONF": str(conf)})
+        exists = subprocess.run(["podman", "image", "exists", tag], env=_podman_env(conf))
         if exists.returncode == 0:
             return tag
         # /var/tmp: debootstrap needs a filesystem without nodev/noexec, which /tmp may have.
@@ -170,7 +168,7 @@ def ensure_image(conf: Path) -> str:
             try:
                 subprocess.run(["podman", "import", "--change", "CMD=/bin/bash", "-", tag],
                                stdin=archive.stdout, check=True, capture_output=True,
-                               env={**os.environ, "CONTAINERS_CONF": str(conf)}, timeout=600)
+                               env=_podman_env(conf), timeout=600)
             finally:
                 if archive.stdout is not None:
                     archive.stdout.close()
@@ -244,10 +242,10 @@ class Container:
     def exec(self, script: str, user: str = "root",
              timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run a shell script as user in a login shell (profile, PATH, Lmod). Never raises."""
-        env = {**os.environ, "CONTAINERS_CONF": str(self.conf)}
         argv = ["podman", "exec", "--user", user, "--workdir", self.home(user), self.name,
                 "bash", "-lc", script]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(argv, env=_podman_env(self.conf), capture_output=True, text=True,
+                              timeout=timeout)
 
     def check(self, script: str, user: str = "root", timeout: float = 600) -> str:
         """exec() that fails with the command's output when it does not succeed."""
@@ -266,19 +264,22 @@ class Container:
     def copy_project(self, repo: Path, user: str) -> str:
         """Unpack the project into user's home as user; returns the copy's path."""
         home = self.home(user)
-        env = {**os.environ, "CONTAINERS_CONF": str(self.conf)}
         subprocess.run(["podman", "exec", "-i", "--user", user, self.name, "tar", "-x", "-C",
-                        home], input=project_files(repo), env=env, check=True,
-                       capture_output=True, timeout=120)
+                        home], input=project_files(repo), env=_podman_env(self.conf),
+                       check=True, capture_output=True, timeout=120)
         return f"{home}/daskhpc"
 
-    def file_tree(self, roots: Sequence[str], skip: Sequence[str] = ()) -> dict[str, str]:
+    def write_file(self, path: str, text: str, user: str = "root", mode: int = 0o644) -> None:
+        """Create path (and its missing parents) with text, owned by user."""
+        quoted = shlex.quote(path)
+        self.check(f"mkdir -p \"$(dirname {quoted})\" && printf %s {shlex.quote(text)} > {quoted}"
+                   f" && chmod {mode:o} {quoted}", user=user)
+
+    def file_tree(self, roots: Sequence[str]) -> dict[str, str]:
         """Snapshot of everything under roots (read as root); compare two with tree_changes."""
-        env = {**os.environ, "CONTAINERS_CONF": str(self.conf)}
         result = subprocess.run(
-            ["podman", "exec", self.name, "python3", "-c", _TREE_SCRIPT,
-             json.dumps([list(roots), list(skip)])],
-            env=env, capture_output=True, text=True, timeout=300, check=True,
+            ["podman", "exec", self.name, "python3", "-c", _TREE_SCRIPT, json.dumps(list(roots))],
+            env=_podman_env(self.conf), capture_output=True, text=True, timeout=300, check=True,
         )
         return dict(json.loads(result.stdout))
 
