@@ -96,6 +96,7 @@ def test_dask_image_counts_and_measures_the_discs_drawn(notebook_cluster: Notebo
     results = notebook_cluster.run("06-dask-image", image_size=1_000, chunk_size=500)
     assert ran_on_the_cluster(results, notebook_cluster)
     assert results["n_drawn"] > 200
-    assert results["n_labels"] == results["n_boxes"] == results["n_drawn"]
+    assert results["n_labels"] == results["n_drawn"]
+    assert results["max_centre_error"] < 1  # each object found within a pixel of a disc drawn
     assert math.isclose(results["median_area"], results["expected_area"], rel_tol=0.05)
     assert results["few_areas_dask_image"] == results["few_areas_bincount"]
