@@ -64,3 +64,11 @@ def test_parquet_written_and_read_by_workers_on_three_nodes(nodes_cluster: Noteb
     assert results["rows_raw"] == 60_000
     assert 0.03 < 1 - results["rows_clean"] / results["rows_raw"] < 0.07
     assert results["missing_passenger_counts"] == 0
+
+
+def test_lightgbm_trains_across_nodes(nodes_cluster: NotebookCluster):
+    """LightGBM's workers open their own connections to each other, node to node."""
+    results = nodes_cluster.run("05-training", rows=30_000, partitions=3, n_estimators=30)
+    assert results["scheduler_address"] == nodes_cluster.scheduler_address
+    assert results["rmse_lightgbm"] < 0.7 * results["rmse_constant"]
+    assert results["rmse_linear"] < 0.7 * results["rmse_constant"]
