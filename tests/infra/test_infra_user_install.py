@@ -200,3 +200,13 @@ def test_remove_takes_every_manifest_item_and_keeps_the_decoys(install: Install)
 def test_the_home_is_back_to_its_state_before_setup(install: Install) -> None:
     changes = tree_changes(install.before, install.home_tree())
     assert not changes, "the home differs from before setup:\n" + "\n".join(changes[:80])
+
+
+def test_setup_trusts_the_system_ca_store_alone(install: Install) -> None:
+    """Sites whose HTTPS goes through their own CA put it in the system store; not every site
+    also exports SSL_CERT_FILE. Another user, same machine, without that variable."""
+    other = "bob"
+    source = install.container.copy_project(REPO, other)
+    result = install.container.exec(f"cd {source} && env -u SSL_CERT_FILE sh setup-dask.sh --yes",
+                                    user=other, timeout=800)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -225,9 +225,16 @@ class Container:
         tmpfs = [arg for path in INSTALL_TARGETS
                  for arg in ("--tmpfs", f"{path}:rw,exec,nosuid,nodev,mode=755,size=4g")]
         _podman(["run", "-d", "--init", "--name", self.name, "--network", "host", *tmpfs,
-                 self.image, "sleep", "infinity"], self.conf)
+                 *self._site_tls(), self.image, "sleep", "infinity"], self.conf)
         self._started = True
         return self
+
+    @staticmethod
+    def _site_tls() -> list[str]:
+        """The host's own TLS setting for every process (SSL_CERT_FILE: how this machine makes
+        tools trust its intercepting CA), mirrored so the container is configured like it."""
+        bundle = os.environ.get("SSL_CERT_FILE")
+        return ["--env", f"SSL_CERT_FILE={bundle}"] if bundle else []
 
     def stop(self) -> None:
         if self._started:
