@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from install_helpers import tree_snapshot
-from testbed.install import REPO, run_remove, run_setup, setup_environment
+from testbed.install import REPO, run_remove, run_setup, setup_environment, user_environment
 
 pytestmark = pytest.mark.install
 
@@ -109,6 +109,20 @@ def test_kill_rerun_update_kill_and_remove(tmp_path: Path) -> None:
     [new_build] = builds(home)
     assert new_build != build and env_link.resolve() == new_build
     assert (new_build / "etc" / "dask" / "daskhpc.yaml").exists()
+
+    # A cluster's state is daskhpc's own: remove refuses while a cluster runs, takes it after.
+    user = user_environment(home, [home / "bin"])
+    started = subprocess.run(["start-dask-cluster"], env=user, capture_output=True, text=True,
+                             timeout=300)
+    assert started.returncode == 0, started.stderr
+    refused = run_remove(home, ["--yes"])
+    assert refused.returncode != 0
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "stop-dask-cluster --all" in refused.stderr
+    assert env_link.resolve() == new_build
+    stopped = subprocess.run(["stop-dask-cluster"], env=user, capture_output=True, text=True,
+                             timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
 
     # Remove: the HOME is as it was, decoys included.
     removed = run_remove(home, ["--yes"])

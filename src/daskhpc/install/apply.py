@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -107,8 +108,8 @@ class Installer:
         return child_environment({"UV_CACHE_DIR": str(self.options.cache_dir),
                                   "PIP_CACHE_DIR": str(self.options.cache_dir / "pip")})
 
-    def run(self, argv: list[str], what: str) -> str:
-        return self.log.run(argv, what, RETRY_HINT, self.command_environment())
+    def run(self, argv: list[str], what: str, **extra_env: str) -> str:
+        return self.log.run(argv, what, RETRY_HINT, {**self.command_environment(), **extra_env})
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -276,8 +277,10 @@ class Installer:
         temporary = kernel_dir.with_name(f".{kernel_dir.name}.daskhpc-tmp")
         self.manifest.record("tree", temporary)
         shutil.rmtree(temporary, ignore_errors=True)
-        self.run([str(self.options.env_python), "-c", WRITE_KERNEL_SPEC, str(temporary),
-                  step.content], "registering the Jupyter kernel")
+        # IPython makes ~/.ipython on import: keep it out of the user's home (not ours to leave).
+        with tempfile.TemporaryDirectory() as ipython_dir:
+            self.run([str(self.options.env_python), "-c", WRITE_KERNEL_SPEC, str(temporary),
+                      step.content], "registering the Jupyter kernel", IPYTHONDIR=ipython_dir)
         if self.options.system:
             make_shared_read_only(temporary)
         shutil.rmtree(kernel_dir, ignore_errors=True)  # ours (checked before starting)

@@ -7,6 +7,7 @@ removal, so an interrupted remove can simply be run again.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -74,6 +75,28 @@ def remove_item(item: Item) -> None:
             print(f"kept {path}: it holds files daskhpc did not put there")
 
 
+def _stopped_clusters(args: argparse.Namespace) -> list[Path]:
+    """A full user remove also takes the state its clusters left (logs, certificates): it is
+    daskhpc's own. A cluster not yet stopped may still run: refuse before changing anything."""
+    if args.system or args.keep_env:
+        return []
+    from daskhpc.cluster.state import all_clusters
+
+    clusters = all_clusters()
+    for state in clusters:
+        if not state.stopped:
+            raise DaskhpcError(f"cluster {state.cluster_id} has not been stopped; run "
+                               "stop-dask-cluster --all first, then remove again")
+    return [state.directory for state in clusters]
+
+
+def _remove_cluster_state(directories: list[Path]) -> None:
+    for directory in directories:
+        shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(OSError):  # only when empty: anything else there stays
+        paths.clusters_dir().rmdir()
+
+
 def run(args: argparse.Namespace) -> int:
     path = _manifest_path(args)
     record = manifest.load(path)
@@ -82,17 +105,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     kept = _kept_for_env(record) | {str(p) for p in path.parents} if args.keep_env else set()
     doomed = [item for item in reversed(record.items) if item.path not in kept]
+    cluster_state = _stopped_clusters(args)
     if args.dry_run or not (args.yes or not sys.stdin.isatty()):
         print(f"remove-dask.sh would remove ({len(doomed)} items, newest first):")
         for item in doomed:
             detail = f": {item.line}" if item.line else ""
             print(f"  - {item.kind} {item.path}{detail}")
+        if cluster_state:
+            print(f"  - the state of {len(cluster_state)} stopped cluster(s) in "
+                  f"{paths.clusters_dir()}")
         if args.dry_run:
             print("dry run: nothing was changed")
             return 0
         if input("Remove these? [y/N] ").strip().lower() not in ("y", "yes"):
             raise DaskhpcError("nothing was removed (answered no); pass --yes to skip the "
                                "question", exit_code=1)
+    _remove_cluster_state(cluster_state)
     # Everything but directories first, saving the manifest as we go; then the manifest itself;
     # then the (now empty) directories, which may include the one holding the manifest.
     for item in [i for i in doomed if i.kind != "dir"]:

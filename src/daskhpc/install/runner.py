@@ -22,6 +22,10 @@ def child_environment(extra: Optional[Mapping[str, str]] = None) -> dict[str, st
     (the bootstrap sets PYTHONPATH to the repo's src)."""
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     environment["UV_PYTHON_DOWNLOADS"] = "never"  # only the Python asked for, never a download
+    if "UV_SYSTEM_CERTS" not in environment:
+        # uv trusts only its built-in roots by default; sites (and these test machines) reach
+        # PyPI through their own CA, which lives in the system store like it does for pip.
+        environment.setdefault("UV_NATIVE_TLS", "1")
     environment.update(extra or {})
     return environment
 
