@@ -65,18 +65,6 @@ echo "$t0 $t1 $t2" > times
 """
 
 
-def leftovers(bed: NodeBed) -> int:
-    return sum(len(found) for found in bed.processes(PYTHON).values())
-
-
-def wait_clean(bed: NodeBed, started: float, limit: float = 60) -> float:
-    while leftovers(bed) and time.monotonic() - started < limit:
-        time.sleep(0.01)
-    if leftovers(bed):
-        raise RuntimeError(f"processes left after {limit} s: {bed.processes(PYTHON)}")
-    return time.monotonic() - started
-
-
 def user_env(home: Path, bed: NodeBed) -> dict[str, str]:
     return {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8",
             "PYTHONPATH": str(REPO / "src"), "DASKHPC_SSH": bed.ssh_command,
@@ -98,7 +86,7 @@ def run_mpi(bed: NodeBed, home: Path, *extra: str) -> tuple[float, float]:
     result = node.run([PYTHON, "-m", "daskhpc", "stop"], env=env)
     if result.returncode != 0:
         raise RuntimeError(result.stderr)
-    return start_time, wait_clean(bed, started)
+    return start_time, bed.wait_until_gone(PYTHON, started)
 
 
 def run_srun(slurm: SlurmBed, home: Path) -> tuple[float, float]:
@@ -110,7 +98,7 @@ def run_srun(slurm: SlurmBed, home: Path) -> tuple[float, float]:
     if result.returncode != 0:
         raise RuntimeError(result.stderr + (home / "start.err").read_text())
     t0, t1, t2 = (float(value) for value in (home / "times").read_text().split())
-    wait_clean(slurm.nodes, time.monotonic())
+    slurm.nodes.wait_until_gone(PYTHON, time.monotonic())
     return t1 - t0, t2 - t1
 
 
@@ -138,7 +126,7 @@ def run_dask_mpi(bed: NodeBed, home: Path) -> tuple[float, float]:
     waiter.stdin.close()
     waiter.wait(timeout=60)
     mpirun.wait(timeout=60)
-    return start_time, wait_clean(bed, stopped)
+    return start_time, bed.wait_until_gone(PYTHON, stopped)
 
 
 def main() -> int:

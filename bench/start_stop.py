@@ -81,18 +81,6 @@ class CpuMeter:
         self.group.rmdir()
 
 
-def leftovers(bed: NodeBed) -> int:
-    return sum(len(found) for found in bed.processes(PYTHON).values())
-
-
-def wait_clean(bed: NodeBed, started: float, limit: float = 60) -> float:
-    while leftovers(bed) and time.monotonic() - started < limit:
-        time.sleep(0.01)
-    if leftovers(bed):
-        raise RuntimeError(f"processes left after {limit} s: {bed.processes(PYTHON)}")
-    return time.monotonic() - started
-
-
 def run_daskhpc(node: Node, bed: NodeBed, meter: CpuMeter, env: dict[str, str],
                 hostfile: Path, *extra: str) -> tuple[float, float, float]:
     cpu = meter.seconds()
@@ -107,7 +95,7 @@ def run_daskhpc(node: Node, bed: NodeBed, meter: CpuMeter, env: dict[str, str],
     result = node.run([PYTHON, "-m", "daskhpc", "stop"], env=env)
     if result.returncode != 0:
         raise RuntimeError(result.stderr)
-    return start_time, cpu, wait_clean(bed, started)
+    return start_time, cpu, bed.wait_until_gone(PYTHON, started)
 
 
 def run_sshcluster(node: Node, bed: NodeBed, meter: CpuMeter,
@@ -126,7 +114,7 @@ def run_sshcluster(node: Node, bed: NodeBed, meter: CpuMeter,
     process.stdin.write("\n")
     process.stdin.flush()
     process.wait(timeout=120)
-    return start_time, cpu, wait_clean(bed, started)
+    return start_time, cpu, bed.wait_until_gone(PYTHON, started)
 
 
 def main() -> int:

@@ -225,6 +225,16 @@ class NodeBed:
         return {node.hostname: [p for p in node.processes(pattern) if SSHD not in p]
                 for node in self.nodes}
 
+    def wait_until_gone(self, pattern: str, started: float, limit: float = 60) -> float:
+        """Seconds from `started` (time.monotonic()) until no node runs a process whose command
+        line contains pattern; raises, naming them, if some are still there after `limit`."""
+        while any(self.processes(pattern).values()) and time.monotonic() - started < limit:
+            time.sleep(0.01)
+        left = {host: found for host, found in self.processes(pattern).items() if found}
+        if left:
+            raise RuntimeError(f"processes left after {limit} s: {left}")
+        return time.monotonic() - started
+
     def stop(self) -> None:
         for node in self.nodes:
             for pid in node.pids():
