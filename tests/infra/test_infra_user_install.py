@@ -124,7 +124,12 @@ def test_env_has_the_locked_versions(install: Install) -> None:
 
 
 def test_kernel_is_listed_for_the_user_and_runs_the_env(install: Install) -> None:
-    listed = json.loads(install.as_user(f"{ENV}/bin/jupyter kernelspec list --json"))
+    # Listing imports IPython, which makes ~/.ipython, and jupyter marks ~/.jupyter/migrated:
+    # the probe's doing, not setup's, so it gets throw-away IPython and Jupyter config dirs and
+    # the home stays comparable with its snapshot (kernels are still found in the data dir).
+    listed = json.loads(install.as_user(
+        f"scratch=$(mktemp -d); IPYTHONDIR=$scratch/ipython JUPYTER_CONFIG_DIR=$scratch/jupyter "
+        f"{ENV}/bin/jupyter kernelspec list --json"))
     spec = listed["kernelspecs"].get(KERNEL)
     assert spec, f"kernel {KERNEL!r} missing from {sorted(listed['kernelspecs'])}"
     assert spec["resource_dir"].startswith(f"{HOME}/.local/share/jupyter/kernels/")
