@@ -110,7 +110,7 @@ def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
     )
     nodes = parser.add_mutually_exclusive_group()
     nodes.add_argument("--hostfile", help="file of node names, one per line (`host slots=N` ok)")
-    nodes.add_argument("--hosts", help="comma-separated node names")
+    nodes.add_argument("--hosts", help="node names: a,b,c or node[01-04]")
     parser.add_argument("--workers-per-node", type=_positive_int)
     parser.add_argument("--threads-per-worker", type=_positive_int)
     parser.add_argument(
