@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from security_helpers import RunningCluster, wait_for_address
+from security_helpers import RunningCluster, stop_processes, wait_for_address
 
 from daskhpc.cluster.security import create_cluster_tls
 
@@ -43,14 +43,7 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClu
             ))
         yield RunningCluster(tls, scheduler_file, address, log_dir)
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
 
 
 @pytest.fixture

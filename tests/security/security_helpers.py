@@ -73,3 +73,15 @@ class Shell:
         clusters = self.home / ".local" / "state" / "daskhpc" / "clusters"
         specs = [json.loads(path.read_text()) for path in clusters.glob("*/spec.json")]
         return max(specs, key=lambda spec: spec["created"])
+
+
+def stop_processes(processes: list[subprocess.Popen[Any]]) -> None:
+    """Terminate what a test started, newest first; kill whatever ignores that for 20 s."""
+    for process in reversed(processes):
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

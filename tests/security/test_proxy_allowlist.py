@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 import pytest
+from security_helpers import stop_processes
 
 from daskhpc.cluster.processes import record
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
@@ -208,14 +209,7 @@ def test_real_jupyter_server_proxies_to_cluster_dashboard_only(
         status, body = proxied(address)
         assert status == 403, body[:500]
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
 
 
 def free_port() -> int:

@@ -31,6 +31,7 @@ from daskhpc.cluster.state import (
     new_cluster_id,
     prune_stopped,
     running_clusters,
+    scheduler_file_field,
     scheduler_file_owner,
 )
 from daskhpc.cluster.stop import forget, reap_leftovers
@@ -98,7 +99,7 @@ def check_scheduler_file(path: Path) -> None:
                 f"cluster {owner} is running with scheduler file {path}; stop it first "
                 "(stop-dask-cluster) or give this one another --scheduler-file"
             )
-    address = _address_in(path)
+    address = scheduler_file_field(path, "address")
     if address and _answers(address):
         raise DaskhpcError(
             f"a running scheduler ({address}) uses {path}; stop it or give this cluster "
@@ -106,14 +107,6 @@ def check_scheduler_file(path: Path) -> None:
         )
     print(f"removing stale scheduler file {path} (its scheduler is gone)", file=sys.stderr)
     path.unlink(missing_ok=True)
-
-
-def _address_in(path: Path) -> Optional[str]:
-    try:
-        address = json.loads(path.read_text()).get("address")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return address if isinstance(address, str) else None
 
 
 def _answers(address: str) -> bool:

@@ -133,13 +133,18 @@ def select(cluster_id: Optional[str]) -> ClusterState:
     return running[-1]
 
 
-def scheduler_file_owner(path: Path) -> Optional[str]:
-    """The cluster id a scheduler file names (we add it), or None for foreign/unreadable files."""
+def scheduler_file_field(path: Path, key: str) -> Optional[str]:
+    """A text field of a scheduler file, or None when the file or field is missing or bad."""
     try:
-        owner = json.loads(path.read_text()).get("daskhpc_cluster")
+        value = json.loads(path.read_text()).get(key)
     except (OSError, ValueError, AttributeError):
         return None
-    return owner if isinstance(owner, str) else None
+    return value if isinstance(value, str) else None
+
+
+def scheduler_file_owner(path: Path) -> Optional[str]:
+    """The cluster id a scheduler file names (we add it), or None for foreign/unreadable files."""
+    return scheduler_file_field(path, "daskhpc_cluster")
 
 
 def remove_scheduler_file(spec: ClusterSpec) -> None:
