@@ -24,11 +24,14 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,8 +84,22 @@ class CpuMeter:
         self.group.rmdir()
 
 
+def wait_for_dashboard(url: str, timeout: float = 30.0) -> None:
+    """Until the dashboard page answers 200 (our scheduler serves a 503 "starting" page first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.02)
+
+
 def run_daskhpc(node: Node, bed: NodeBed, meter: CpuMeter, env: dict[str, str],
-                hostfile: Path, *extra: str) -> tuple[float, float, float]:
+                hostfile: Path, *extra: str) -> tuple[float, float, float, float]:
     cpu = meter.seconds()
     started = time.monotonic()
     result = node.run([PYTHON, "-m", "daskhpc", "start", "--hostfile", str(hostfile), *extra],
@@ -91,15 +108,20 @@ def run_daskhpc(node: Node, bed: NodeBed, meter: CpuMeter, env: dict[str, str],
     cpu = meter.seconds() - cpu
     if result.returncode != 0:
         raise RuntimeError(result.stderr)
+    match = re.search(r"dashboard: +(\S+)", result.stdout)
+    if match is None:
+        raise RuntimeError(f"no dashboard line in: {result.stdout}")
+    wait_for_dashboard(match.group(1))
+    dashboard_time = time.monotonic() - started
     started = time.monotonic()
     result = node.run([PYTHON, "-m", "daskhpc", "stop"], env=env)
     if result.returncode != 0:
         raise RuntimeError(result.stderr)
-    return start_time, cpu, bed.wait_until_gone(PYTHON, started)
+    return start_time, cpu, bed.wait_until_gone(PYTHON, started), dashboard_time
 
 
 def run_sshcluster(node: Node, bed: NodeBed, meter: CpuMeter,
-                   env: dict[str, str]) -> tuple[float, float, float]:
+                   env: dict[str, str]) -> tuple[float, float, float, float]:
     cpu = meter.seconds()
     started = time.monotonic()
     process = node.popen([PYTHON, "-c", SSHCLUSTER, str(bed.workdir / "client_key"), PYTHON],
@@ -114,7 +136,8 @@ def run_sshcluster(node: Node, bed: NodeBed, meter: CpuMeter,
     process.stdin.write("\n")
     process.stdin.flush()
     process.wait(timeout=120)
-    return start_time, cpu, bed.wait_until_gone(PYTHON, started)
+    # SSHCluster's scheduler imports its dashboard before it listens: ready with the workers.
+    return start_time, cpu, bed.wait_until_gone(PYTHON, started), start_time
 
 
 def main() -> int:
@@ -142,7 +165,7 @@ def main() -> int:
             "sshcluster": lambda: run_sshcluster(node, bed, meter, env),
         }
         results: dict[str, dict[str, list[float]]] = {
-            name: {"start": [], "start_cpu": [], "stop": []} for name in variants
+            name: {"start": [], "start_cpu": [], "stop": [], "dashboard": []} for name in variants
         }
         run_daskhpc(node, bed, meter, env, hostfile)  # warm the page cache and bytecode once
         for round_number in range(args.rounds):
@@ -150,12 +173,14 @@ def main() -> int:
             if round_number % 2:
                 order.reverse()  # alternate, so drift in machine load hits both sides
             for name in order:
-                start_time, cpu, stop_time = variants[name]()
+                start_time, cpu, stop_time, dashboard_time = variants[name]()
                 results[name]["start"].append(round(start_time, 3))
                 results[name]["start_cpu"].append(round(cpu, 3))
                 results[name]["stop"].append(round(stop_time, 3))
+                results[name]["dashboard"].append(round(dashboard_time, 3))
                 print(f"round {round_number + 1} {name}: start {start_time:.2f} s "
-                      f"({cpu:.2f} CPU s), stop {stop_time:.2f} s, "
+                      f"({cpu:.2f} CPU s), dashboard {dashboard_time:.2f} s, "
+                      f"stop {stop_time:.2f} s, "
                       f"load {os.getloadavg()[0]:.1f}", file=sys.stderr)
         medians = {name: {kind: statistics.median(values) for kind, values in data.items()}
                    for name, data in results.items()}
@@ -167,6 +192,8 @@ def main() -> int:
                 medians["daskhpc_tls"]["start"] / medians["sshcluster"]["start"], 3),
             "start_ratio_no_tls_vs_sshcluster": round(
                 medians["daskhpc_no_tls"]["start"] / medians["sshcluster"]["start"], 3),
+            "dashboard_ratio_tls_vs_sshcluster": round(
+                medians["daskhpc_tls"]["dashboard"] / medians["sshcluster"]["dashboard"], 3),
             "start_cpu_ratio_tls_vs_sshcluster": round(
                 medians["daskhpc_tls"]["start_cpu"] / medians["sshcluster"]["start_cpu"], 3),
             "tls_overhead": round(

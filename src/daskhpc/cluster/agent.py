@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from daskhpc.cluster.logs import log
 from daskhpc.cluster.processes import (
     ProcessRecord,
     adopt_orphans,
@@ -139,8 +140,7 @@ class Agent:
                                        preexec_fn=die_with_parent)
             self.workers.append(process)
             self._remember(process.pid, "worker")
-        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} - daskhpc.agent - {socket.gethostname()}: "
-              f"started {len(self.workers)} worker(s)", flush=True)
+        log("agent", f"{socket.gethostname()}: started {len(self.workers)} worker(s)", sys.stdout)
 
     def _supervise(self) -> None:
         next_record = time.monotonic() + RECORD_INTERVAL

@@ -10,7 +10,6 @@ without a stop, the workers exit after the death timeout and their jobs end with
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import shlex
@@ -83,6 +82,8 @@ def _job_size(spec: ClusterSpec, system: str) -> dict[str, Any]:
 
 def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str]) -> list[str]:
     """Submit `count` worker jobs for this cluster; returns their job ids (recorded for stop)."""
+    import asyncio  # here, not at the top: every start imports this module, few use --jobs
+
     system = batch_system(environ)
     job_class = _job_class(system)
     security = None

@@ -22,6 +22,7 @@ from typing import Any, Optional, Sequence
 
 from daskhpc.cluster import jobqueue, plan
 from daskhpc.cluster.allocation import detect
+from daskhpc.cluster.detach import DetachedChild, fork_detached
 from daskhpc.cluster.launchers import choose, get_launcher
 from daskhpc.cluster.processes import record
 from daskhpc.cluster.spec import ClusterSpec
@@ -119,6 +120,15 @@ def _answers(address: str) -> bool:
         return False
 
 
+def supervise(spec: ClusterSpec) -> int:
+    """The detached child: start the node sessions first, then become the cluster's supervisor
+    (importing asyncio and distributed only once the sessions are on their way)."""
+    sessions = get_launcher(spec.launcher, spec).launch()
+    from daskhpc.cluster.supervisor import Supervisor
+
+    return Supervisor(spec, sessions).run()
+
+
 class Interrupted(Exception):
     pass
 
@@ -155,25 +165,15 @@ class Starter:
         self._report(ready)
         return 0
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.spec.pythonpath,
-                                                          env.get("PYTHONPATH")]))
-        descriptor = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            process = subprocess.Popen(
-                [self.spec.python, "-m", "daskhpc.cluster.supervisor", self.spec.cluster_dir],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=descriptor, env=env,
-                start_new_session=True, close_fds=True, cwd="/",
-            )
-        finally:
-            os.close(descriptor)
-        item = record(process.pid, "supervisor")
+    def _spawn(self) -> DetachedChild:
+        spec = self.spec
+        supervisor = fork_detached(lambda: supervise(spec), self.log)
+        item = record(supervisor.pid, "supervisor")
         if item is not None:
             self.state.write_supervisor(item)
-        return process
+        return supervisor
 
-    def _relay(self, supervisor: subprocess.Popen[bytes]) -> dict[str, Any]:
+    def _relay(self, supervisor: DetachedChild) -> dict[str, Any]:
         assert supervisor.stdout is not None
         expected = self.spec.total_workers
         for raw in supervisor.stdout:
@@ -195,13 +195,13 @@ class Starter:
         raise DaskhpcError(f"the cluster's supervisor ended before the cluster was ready: {tail}",
                            exit_code=1)
 
-    def _abandon(self, supervisor: subprocess.Popen[bytes]) -> None:
+    def _abandon(self, supervisor: DetachedChild) -> None:
         """Closing its stdin before "ok" tells the supervisor to tear everything down."""
         if supervisor.stdin is not None:
             supervisor.stdin.close()
         self._wait_for_teardown(supervisor)
 
-    def _wait_for_teardown(self, supervisor: subprocess.Popen[bytes]) -> None:
+    def _wait_for_teardown(self, supervisor: DetachedChild) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second ^C must not leave orphans
         try:
             supervisor.wait(timeout=TEARDOWN_WAIT)

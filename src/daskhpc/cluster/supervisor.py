@@ -1,12 +1,13 @@
 """The supervisor: one detached process per cluster that owns all of it.
 
-`python -m daskhpc.cluster.supervisor CLUSTER_DIR`, started by start-dask-cluster in a new
-session. It starts the node sessions FIRST (ssh handshakes overlap with importing distributed;
-workers retry until the scheduler answers), runs the Scheduler in-process, reports progress and
-readiness to the start command as JSON lines on stdout, and waits for its "ok" on stdin. If the
-start command goes away before that (EOF), or on SIGTERM/SIGINT/SIGHUP later, it shuts down in
-order: close the scheduler (workers leave), ask every node session to stop, wait until each node
-agent has verified its processes are gone, remove the scheduler file.
+start-dask-cluster forks it into a new session (daskhpc.cluster.detach), which starts the node
+sessions FIRST (ssh handshakes overlap with importing distributed; workers retry until the
+scheduler answers) and hands them over. The supervisor runs the Scheduler in-process (its
+dashboard is attached once the workers are connected: daskhpc.cluster.dashboard), reports
+progress and readiness to the start command as JSON lines on stdout, and waits for its "ok" on
+stdin. If the start command goes away before that (EOF), or on SIGTERM/SIGINT/SIGHUP later, it
+shuts down in order: close the scheduler (workers leave), ask every node session to stop, wait
+until each node agent has verified its processes are gone, remove the scheduler file.
 """
 
 from __future__ import annotations
@@ -23,26 +24,24 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
-from daskhpc.cluster.launchers import get_launcher
+from daskhpc.cluster import logs
 from daskhpc.cluster.launchers.base import NodeSession
-from daskhpc.cluster.spec import ClusterSpec, read_spec, write_private
+from daskhpc.cluster.spec import ClusterSpec, write_private
 from daskhpc.cluster.state import ClusterState, remove_scheduler_file
 
 SESSION_STOP_TIMEOUT = 15.0  # seconds for node sessions to end after "stop" before SIGTERM
 
 
 def log(message: str) -> None:
-    """A timestamped line in the supervisor's log (its stderr), next to the scheduler's."""
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} - daskhpc.supervisor - {message}",
-          file=sys.stderr, flush=True)
+    """A line in the supervisor's log (its stderr), next to the scheduler's."""
+    logs.log("supervisor", message)
 
 
 class Supervisor:
-    def __init__(self, spec: ClusterSpec) -> None:
+    def __init__(self, spec: ClusterSpec, sessions: list[NodeSession]) -> None:
         self.spec = spec
         self.state = ClusterState(Path(spec.cluster_dir))
-        self.launcher = get_launcher(spec.launcher, spec)
-        self.sessions: list[NodeSession] = []
+        self.sessions = sessions
         self.failed: set[str] = set()
         self.stop = threading.Event()  # set from signal handlers and the stdin thread
         self.acknowledged = threading.Event()
@@ -70,7 +69,6 @@ class Supervisor:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda *_: self.stop.set())
         threading.Thread(target=self._read_start_command, daemon=True).start()
-        self.sessions = self.launcher.launch()
         log(f"{len(self.sessions)} node session(s) launched with {self.spec.launcher}")
         try:
             return asyncio.run(self._serve())
@@ -79,25 +77,33 @@ class Supervisor:
             log("every node session ended")
 
     async def _serve(self) -> int:
+        # Imported only now, with the node sessions already starting.
+        import dask
         from distributed import Scheduler
+
+        from daskhpc.cluster import dashboard
 
         security = None
         if self.spec.tls_dir:
             from daskhpc.cluster.security import load_cluster_tls
 
             security = load_cluster_tls(Path(self.spec.tls_dir)).security("scheduler")
-        scheduler = Scheduler(
-            host=self.spec.scheduler_host,
-            port=self.spec.scheduler_port,
-            protocol=self.spec.protocol,
-            dashboard_address=f"{self.spec.scheduler_host}:{self.spec.dashboard_port}",
-            security=security,
-        )
+        with dask.config.set({"distributed.scheduler.http.routes": dashboard.scheduler_routes()}):
+            scheduler = Scheduler(
+                host=self.spec.scheduler_host,
+                port=self.spec.scheduler_port,
+                protocol=self.spec.protocol,
+                dashboard=False,  # attached after readiness: daskhpc.cluster.dashboard
+                dashboard_address=f"{self.spec.scheduler_host}:{self.spec.dashboard_port}",
+                security=security,
+            )
+        placeholder = dashboard.serve_starting_page(scheduler)
         try:
             await scheduler
             log(f"scheduler listening at {self.spec.scheduler_address}")
             code = await self._until_ready(scheduler)
             if code == 0:
+                dashboard.attach_later(scheduler, placeholder, log)
                 await self._until_stopped(scheduler)
             return code
         finally:
@@ -227,17 +233,3 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 session.process.kill()
                 session.process.wait()
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    cluster_dir = Path((sys.argv[1:] if argv is None else argv)[0])
-    return Supervisor(read_spec(cluster_dir)).run()
-
-
-if __name__ == "__main__":
-    code = main()
-    # Everything is closed and verified by now; skipping the interpreter's teardown (threads,
-    # atexit hooks of distributed) lets stop-dask-cluster return sooner.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
