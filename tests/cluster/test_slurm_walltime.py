@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -70,3 +71,47 @@ def test_end_time_from_a_real_slurm_job(slurm_cluster: SlurmBed, repo: Path) -> 
                                    code.replace("round(", "(").replace(" - time.time()", "")],
                                   env={"PYTHONPATH": str(repo / "src")}, timeout=60)
     assert unlimited.stdout.strip() == "None", unlimited.stderr
+
+
+@pytest.mark.parametrize(("answer", "left"), [
+    ("1:05 L", 3900.0),  # hours:minutes, a run limit
+    ("01:05:30 L", 3930.0),  # LSB_HMS_TIME_FORMAT=Y
+    ("0:30 E", None),  # an estimated run time: nothing kills the job then
+    ("-", None),  # no limit
+])
+def test_lsf_time_left_counts_only_run_limits(answer: str, left: Optional[float]) -> None:
+    def bjobs(argv: Sequence[str]) -> Optional[str]:
+        assert list(argv) == ["bjobs", "-noheader", "-o", "time_left", "5151"]
+        return answer + "\n"
+
+    end = job_end_time({"LSB_JOBID": "5151"}, run=bjobs, now=lambda: NOW)
+    assert end == (None if left is None else NOW + left)
+
+
+QSTAT_J = """\
+==============================================================
+job_number:                 77
+owner:                      alice
+hard resource_list:         h_vmem=4G,h_rt=02:00:00
+parallel environment:  mpi range: 8
+"""
+
+QSTAT_S_R = """\
+job-ID  prior   name       user         state submit/start at     queue                slots
+--------------------------------------------------------------------------------------------
+     76 0.55500 other.sh   alice        r     11/22/2026 03:00:00 all.q@node9              4
+     77 0.55500 dask.sh    alice        r     11/22/2026 05:00:00 all.q@node1              8
+"""
+
+
+def test_sge_end_is_start_plus_hard_runtime() -> None:
+    answers = {("qstat", "-j", "77"): QSTAT_J, ("qstat", "-s", "r"): QSTAT_S_R}
+
+    def qstat(argv: Sequence[str]) -> Optional[str]:
+        return answers[tuple(argv)]
+
+    end = job_end_time({"JOB_ID": "77", "SGE_ROOT": "/opt/sge"}, run=qstat)
+    started = time.mktime(time.strptime("11/22/2026 05:00:00", "%m/%d/%Y %H:%M:%S"))
+    assert end == started + 2 * 3600
+    # JOB_ID alone is not SGE (many tools set it)
+    assert job_end_time({"JOB_ID": "77"}, run=qstat) is None

@@ -2,8 +2,10 @@
 
 Slurm: `SLURM_JOB_END_TIME` (set by Slurm 23.02 and later), else `squeue`'s time left for the
 job. PBS (OpenPBS, PBS Pro, Torque): the job's walltime limit minus the walltime used, from
-`qstat -f`. The answer is epoch seconds, or None when the job has no limit, the batch system does
-not answer, or we are in no job: workers then simply get no lifetime. Standard library only.
+`qstat -f`. LSF: `bjobs -o time_left`, when it is a run limit ("L"; an "E" estimate kills
+nothing). SGE: the job's start from `qstat` plus its `h_rt` limit from `qstat -j`. The answer is
+epoch seconds, or None when the job has no limit, the batch system does not answer, or we are in
+no job: workers then simply get no lifetime. Standard library only.
 """
 
 from __future__ import annotations
@@ -103,6 +105,39 @@ def pbs_end_time(environ: Mapping[str, str], run: Runner = _run,
     return now() + max(left, 0.0)
 
 
+def lsf_end_time(environ: Mapping[str, str], run: Runner = _run,
+                 now: Callable[[], float] = time.time) -> Optional[float]:
+    job = environ.get("LSB_JOBID", "").strip()
+    if not job:
+        return None
+    report = run(["bjobs", "-noheader", "-o", "time_left", job])
+    # hours:minutes[:seconds] (seconds with LSB_HMS_TIME_FORMAT) and L for a run limit
+    match = re.fullmatch(r"(\d+):(\d+)(?::(\d+))?\s*L", (report or "").strip())
+    if match is None:
+        return None
+    hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    return now() + (hours * 60 + minutes) * 60 + seconds
+
+
+def sge_end_time(environ: Mapping[str, str], run: Runner = _run) -> Optional[float]:
+    job = environ.get("JOB_ID", "").strip()
+    if not job or not environ.get("SGE_ROOT"):
+        return None
+    details = run(["qstat", "-j", job])
+    limit = re.search(r"^hard resource_list:.*?\bh_rt=([\d:]+)", details or "", flags=re.MULTILINE)
+    listing = run(["qstat", "-s", "r"])
+    # "job-ID prior name user state submit/start at ...": a running job's line has its start
+    started = re.search(rf"^\s*{re.escape(job)}\s+\S+\s+\S+\s+\S+\s+\S+\s+"
+                        r"(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d)", listing or "", flags=re.MULTILINE)
+    if limit is None or started is None:
+        return None
+    try:
+        start = time.mktime(time.strptime(started.group(1), "%m/%d/%Y %H:%M:%S"))
+        return start + parse_hms(limit.group(1))
+    except ValueError:
+        return None
+
+
 def job_end_time(environ: Mapping[str, str], run: Runner = _run,
                  now: Callable[[], float] = time.time) -> Optional[float]:
     """Epoch seconds at which the batch job we run in is killed, or None (see module doc)."""
@@ -110,6 +145,10 @@ def job_end_time(environ: Mapping[str, str], run: Runner = _run,
         return slurm_end_time(environ, run, now)
     if environ.get("PBS_JOBID"):
         return pbs_end_time(environ, run, now)
+    if environ.get("LSB_JOBID"):
+        return lsf_end_time(environ, run, now)
+    if environ.get("JOB_ID"):
+        return sge_end_time(environ, run)
     return None
 
 
