@@ -1,14 +1,16 @@
 """Dask client settings for every interpreter in the environment, so notebooks need no new code.
 
 The environment's .pth file runs `import daskhpc.client_config; daskhpc.client_config.apply()` at
-every interpreter start, hence: standard library only, `os` only (pathlib alone costs ~10 ms),
-no file reads beyond one stat, and never an exception.
+every interpreter start, hence: standard library only, `os` and `sys` only (pathlib alone costs
+~10 ms), no file reads beyond one stat (a --system install's kernel may also make one symlink,
+once per user), and never an exception.
 
 Settings go into the environment as DASK_* variables, which dask reads when it is imported, and
 only where the user set nothing: a user's own choice always wins.
 """
 
 import os
+import sys
 
 # Not `typing.TYPE_CHECKING`: importing typing alone costs ~10 ms, at every interpreter start.
 TYPE_CHECKING = False
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 
 # Layout of a cluster's TLS directory, written by daskhpc.cluster.security (which imports these).
 CA_FILE = "ca.pem"
+# A --system install's placeholder certificates, inside the environment (sys.prefix).
+SHARED_PLACEHOLDER = ("share", "daskhpc", "no-cluster-tls")
 
 
 def cert_file_names(role: str) -> tuple[str, str]:
@@ -71,7 +75,9 @@ def _apply(environ: "MutableMapping[str, str]") -> None:
         return
     tls_directory = current_tls_directory(environ)
     # exists() follows the link: a link left by a cluster whose files are gone is ignored.
-    if not os.path.exists(os.path.join(tls_directory, CA_FILE)):
+    if not os.path.exists(os.path.join(tls_directory, CA_FILE)) and not (
+        _in_a_kernel() and _point_at_shared_placeholder(tls_directory)
+    ):
         return
     cert_name, key_name = cert_file_names("client")
     # Only the CA and the client's pair: encryption is not *required*, so a LocalCluster on
@@ -79,3 +85,27 @@ def _apply(environ: "MutableMapping[str, str]") -> None:
     environ[TLS_CA] = os.path.join(tls_directory, CA_FILE)
     environ[TLS_CLIENT_CERT] = os.path.join(tls_directory, cert_name)
     environ[TLS_CLIENT_KEY] = os.path.join(tls_directory, key_name)
+
+
+def _in_a_kernel() -> bool:
+    """A Jupyter kernel (`python [options] -m ipykernel_launcher ...`): the long-lived process
+    that must follow clusters started after it. Other interpreters (the installer's, the
+    admin's) must not write into their user's home."""
+    argv = getattr(sys, "orig_argv", [])
+    return any(flag == "-m" and module == "ipykernel_launcher"
+               for flag, module in zip(argv, argv[1:]))
+
+
+def _point_at_shared_placeholder(link: str) -> bool:
+    """A --system install's kernel before its user's first cluster (the user never ran setup,
+    which makes a user install's placeholder): point the user's current-tls link at the
+    environment's shared placeholder, so that the settings name the link, which
+    start-dask-cluster later points at the cluster's certificates."""
+    shared = os.path.join(sys.prefix, *SHARED_PLACEHOLDER)
+    if not os.path.exists(os.path.join(shared, CA_FILE)):
+        return False
+    os.makedirs(os.path.dirname(link), mode=0o700, exist_ok=True)
+    temporary = f"{link}.{os.getpid()}.tmp"  # then renamed over: never a missing link
+    os.symlink(shared, temporary)
+    os.replace(temporary, link)
+    return True

@@ -93,6 +93,10 @@ def test_system_install_modules_and_exact_removal(site: Path) -> None:
     assert status.returncode == 0 and "daskhpc" in status.stdout, status.stderr
     write = as_nobody(site, f"touch {prefix}/env/bin/intruder")
     assert write.returncode != 0
+    # The placeholder certificates users' kernels link to until their first cluster.
+    shared = prefix / "env/share/daskhpc/no-cluster-tls"
+    readable = as_nobody(site, f"cat {shared}/ca.pem {shared}/client.pem {shared}/client-key.pem")
+    assert readable.returncode == 0 and "PRIVATE KEY" in readable.stdout, readable.stderr
 
     if LMOD_INIT.exists():
         loaded = as_nobody(site, f"source {LMOD_INIT}; module use {site}/modulefiles; "

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jupyter_client import KernelClient, KernelManager
+from jupyter_client.kernelspec import KernelSpecManager
 from security_helpers import RunningCluster
 
 from daskhpc import client_config, paths
 from daskhpc.cluster import security
+from daskhpc.install.apply import make_shared_read_only
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 # Exactly the line the installer puts in the environment's .pth file.
@@ -167,3 +173,78 @@ def test_hook_imports_nothing_beyond_itself() -> None:
     )
     # (Nothing new at all where the environment's .pth line already imported it.)
     assert set(ast.literal_eval(result.stdout)) <= {"daskhpc", "daskhpc.client_config"}
+
+
+def make_system_env(prefix: Path) -> Path:
+    """An environment as a --system install leaves it, for this test: a real interpreter (a
+    venv sharing the dev venv's packages) whose startup runs the installer's .pth hook, and the
+    shared placeholder certificates inside it. Returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
+    where = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    site_dir = Path(subprocess.run([str(prefix / "bin" / "python"), "-c", where],
+                                   capture_output=True, text=True, check=True).stdout.strip())
+    dev_site = sysconfig.get_path("purelib")
+    (site_dir / "_dev_packages.pth").write_text(f"{dev_site}\n{SRC}\n")  # sorts before the hook
+    (site_dir / "daskhpc_client_config.pth").write_text(PTH_LINE)
+    shared = prefix.joinpath(*client_config.SHARED_PLACEHOLDER)
+    security.create_cluster_tls(shared)
+    make_shared_read_only(shared)
+    return prefix / "bin" / "python"
+
+
+def run_cell(kernel: KernelClient, code: str) -> str:
+    printed: list[str] = []
+
+    def keep(message: dict[str, Any]) -> None:
+        if message["msg_type"] == "stream":
+            printed.append(message["content"]["text"])
+
+    reply = kernel.execute_interactive(code, timeout=120, output_hook=keep)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(printed)
+
+
+def test_system_install_kernel_opened_before_the_first_cluster_follows_it(
+    tls_cluster: RunningCluster,
+    clean_dask_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    python = make_system_env(tmp_path / "env")
+    state = tmp_path / "state"
+    env = {**clean_dask_env, "DASKHPC_STATE_DIR": str(state)}
+    env.pop("PYTHONPATH", None)
+
+    # Any other Python of the environment (the admin's, the installer's) leaves no trace.
+    subprocess.run([str(python), "-c", "pass"], env=env, check=True)
+    assert not state.exists()
+
+    kernels = tmp_path / "kernels"
+    (kernels / "dask").mkdir(parents=True)
+    (kernels / "dask" / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Dask", "language": "python"}))
+    manager = KernelManager(kernel_name="dask",
+                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
+    manager.start_kernel(env=env)
+    try:
+        kernel = manager.client()
+        kernel.start_channels()
+        kernel.wait_for_ready(timeout=120)
+        ca_setting = run_cell(kernel, "import os\n"
+                                      "print(os.environ['DASK_DISTRIBUTED__COMM__TLS__CA_FILE'])")
+        assert ca_setting.strip() == str(state / "current-tls" / "ca.pem")
+        shared = tmp_path / "env" / "share" / "daskhpc" / "no-cluster-tls"
+        assert (state / "current-tls").resolve() == shared.resolve()
+
+        monkeypatch.setenv("DASKHPC_STATE_DIR", str(state))
+        security.set_current(tls_cluster.tls)  # what start-dask-cluster does once ready
+
+        answer = run_cell(kernel, (
+            "from distributed import Client\n"
+            f"with Client(scheduler_file={str(tls_cluster.scheduler_file)!r}, timeout=30) as c:\n"
+            "    print(c.submit(sum, [1, 2]).result(timeout=60))\n"))
+        assert answer.strip() == "3"
+        kernel.stop_channels()
+    finally:
+        manager.shutdown_kernel(now=True)

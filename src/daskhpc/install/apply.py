@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from daskhpc import paths
+from daskhpc import client_config, paths
 from daskhpc.errors import DaskhpcError
 from daskhpc.install.backends import conda, venv
 from daskhpc.install.options import InstallOptions
@@ -34,6 +34,8 @@ WRITE_KERNEL_SPEC = (
     "write_kernel_spec(sys.argv[1], overrides=json.loads(sys.argv[2]))\n"
 )
 ENSURE_CLIENT_TLS = "from daskhpc.cluster.security import ensure_current; ensure_current()"
+MAKE_TLS_IN = ("import sys, pathlib; from daskhpc.cluster.security import create_cluster_tls; "
+               "create_cluster_tls(pathlib.Path(sys.argv[1]))")
 
 
 def build_is_complete(build: Path) -> bool:
@@ -54,8 +56,8 @@ def resolve_step_path(step: Step, env_link: Path) -> Path:
 
 
 def is_inside_env(step: Step, env_link: Path) -> bool:
-    return step.kind == "file" and (step.path.startswith("{site-packages}/")
-                                    or Path(step.path).is_relative_to(env_link))
+    return step.kind in ("file", "shared-client-tls") and (
+        step.path.startswith("{site-packages}/") or Path(step.path).is_relative_to(env_link))
 
 
 def make_shared_read_only(root: Path) -> None:
@@ -131,6 +133,8 @@ class Installer:
             return all(spec.get(key) == value for key, value in wanted.items())
         if step.kind == "client-tls":
             return Path(step.path).exists()
+        if step.kind == "shared-client-tls":
+            return (Path(step.path) / client_config.CA_FILE).exists()
         if step.kind == "rc-line":
             try:
                 return step.content in Path(step.path).read_text().splitlines()
@@ -269,6 +273,13 @@ class Installer:
         self.manifest.record("file", step.path)
         self.run([str(self.options.env_python), "-c", ENSURE_CLIENT_TLS],
                  "making placeholder client certificates")
+
+    def _step_shared_client_tls(self, step: Step) -> None:
+        # Inside the environment (goes with it): not recorded. Its key opens nothing: no
+        # cluster trusts this CA, so every user may read it.
+        self.run([str(self.options.env_python), "-c", MAKE_TLS_IN, step.path],
+                 "making shared placeholder client certificates")
+        make_shared_read_only(Path(step.path))
 
     def _step_kernel(self, step: Step) -> None:
         kernel_dir = Path(step.path)

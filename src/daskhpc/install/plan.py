@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from daskhpc import paths
+from daskhpc import client_config, paths
 from daskhpc.install import generated
 from daskhpc.install.backends.conda import CONDA_LOCK_FILE
 from daskhpc.install.options import InstallOptions
@@ -30,7 +30,7 @@ class State:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # uv | env | package | file | client-tls | kernel | rc-line
+    kind: str  # uv | env | package | file | client-tls | shared-client-tls | kernel | rc-line
     summary: str
     path: str = ""
     content: str = ""  # file: the text; kernel: the kernel.json overrides as JSON
@@ -81,9 +81,14 @@ def make_plan(options: InstallOptions, state: State, wrapper_template: str) -> l
         steps.append(Step("env", f"build the environment ({how}) and switch {options.env_link} "
                                  "to it when complete"))
     steps.extend(_env_config_steps(options))
-    if not options.system:
-        # Kernels read the client certificates at start through current-tls: it must resolve
-        # even before the user's first cluster (system installs: each user's first start).
+    # Kernels read the client certificates at start through current-tls: it must resolve even
+    # before the user's first cluster. A user install makes the user's placeholder; users of a
+    # system install never run setup, so their kernels link to one shared by the environment.
+    if options.system:
+        shared = options.env_link.joinpath(*client_config.SHARED_PLACEHOLDER)
+        steps.append(Step("shared-client-tls", "make placeholder client certificates that "
+                          "every user's kernel can read", str(shared)))
+    else:
         steps.append(Step("client-tls", "make placeholder client certificates for kernels",
                           str(paths.current_tls_link())))
     overrides = generated.kernel_overrides(options.env_link, options.display_name)
