@@ -10,6 +10,7 @@ attached on the event loop, where it replaces that page (typically within 1-2 s)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import threading
 from typing import Any, Callable
@@ -65,6 +66,7 @@ def attach_later(scheduler: Any, placeholder: web.Application,
         except ImportError as error:
             log(f"no dashboard: {error} (install bokeh into the environment)")
             return
-        loop.call_soon_threadsafe(attach, module)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the cluster stopped
+            loop.call_soon_threadsafe(attach, module)
 
     threading.Thread(target=load, name="dashboard-import", daemon=True).start()
