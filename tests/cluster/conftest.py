@@ -13,10 +13,19 @@ from testbed.slurm import SlurmBed
 
 
 @pytest.fixture
-def user(tmp_path: Path) -> User:
+def user(tmp_path: Path) -> Iterator[User]:
+    """A user on this machine; clusters a failed test left running are stopped afterwards."""
     home = tmp_path / "home"
     home.mkdir()
-    return User(home)
+    person = User(home)
+    yield person
+    stop_leftovers(person)
+
+
+def stop_leftovers(person: User) -> None:
+    for cluster in person.clusters():
+        if not (cluster / "stopped").exists():
+            person.dask("stop", cluster.name)
 
 
 @pytest.fixture
@@ -26,9 +35,7 @@ def node_user(node_bed: NodeBed, tmp_path: Path) -> Iterator[User]:
     home.mkdir()
     person = User(home, node_bed)
     yield person
-    for cluster in person.clusters():
-        if not (cluster / "stopped").exists():
-            person.dask("stop", cluster.name)
+    stop_leftovers(person)
     assert wait_until_clean(node_bed) == {}
 
 
