@@ -30,10 +30,11 @@ if info["address"].startswith("tls://"):
 with Client(info["address"], security=security, timeout=30) as client:
     workers = client.scheduler_info(n_workers=-1)["workers"]
     hostnames = client.run(socket.gethostname)
+    named = client.run(lambda dask_worker: [str(dask_worker.name), socket.gethostname()])
     total = client.submit(sum, range(101)).result()
     squares = client.gather(client.map(lambda x: x * x, range(20)))
 print(json.dumps({"workers": sorted(workers), "hostnames": sorted(hostnames.values()),
-                  "sum": total, "squares": sum(squares)}))
+                  "placement": dict(named.values()), "sum": total, "squares": sum(squares)}))
 """
 
 

@@ -1,5 +1,6 @@
 """start-dask-cluster --launcher mpi: one mpirun starts the workers on one host, across the
-simulated nodes (Open MPI over their ssh), and inside real Slurm jobs (Open MPI over srun)."""
+simulated nodes (Open MPI and MPICH's Hydra over their ssh), and inside real Slurm jobs (Open MPI
+over srun)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,23 @@ from pathlib import Path
 import pytest
 from cluster_helpers import User, leftovers, recorded_alive, wait_until_clean
 from slurm_jobs import SlurmUser
-from testbed.mpi import across_nodes_env, run_as_root_env
+from testbed.mpi import MPICH_MPIRUN, across_nodes_env, mpich_env, run_as_root_env
 
 pytestmark = pytest.mark.mpi
+
+
+@pytest.fixture(params=["openmpi", "mpich"])
+def nodes_mpi_user(request: pytest.FixtureRequest, mpi_available: None,
+                   node_user: User, tmp_path: Path) -> User:
+    """node_user with `mpirun` reaching the bed's nodes: Open MPI, or MPICH's Hydra."""
+    assert node_user.bed is not None
+    if request.param == "openmpi":
+        node_user.extra_env.update(across_nodes_env(node_user.bed))
+    elif not MPICH_MPIRUN.exists():
+        pytest.skip(f"no {MPICH_MPIRUN} (apt-get install mpich)")
+    else:
+        node_user.extra_env.update(mpich_env(node_user.bed, tmp_path / "mpich-bin"))
+    return node_user
 
 
 def test_mpirun_on_one_host(mpi_available: None, user: User) -> None:
@@ -29,17 +44,19 @@ def test_mpirun_on_one_host(mpi_available: None, user: User) -> None:
 
 
 @pytest.mark.ssh_nodes
-def test_mpirun_across_the_nodes(mpi_available: None, node_user: User) -> None:
-    assert node_user.bed is not None
-    node_user.extra_env.update(across_nodes_env(node_user.bed))
-    hostfile = str(node_user.hostfile("node1", "node2", "node3"))
-    spec = node_user.start("--launcher", "mpi", "--hostfile", hostfile, "--interface", "eth0")
-    result = node_user.compute(spec)
+def test_mpirun_across_the_nodes(nodes_mpi_user: User) -> None:
+    user = nodes_mpi_user
+    assert user.bed is not None
+    hostfile = str(user.hostfile("node1", "node2", "node3"))
+    spec = user.start("--launcher", "mpi", "--hostfile", hostfile, "--interface", "eth0")
+    result = user.compute(spec)
     assert result["hostnames"] == ["node1", "node2", "node3"]
     assert sorted(w.split("://")[1].rsplit(":", 1)[0] for w in result["workers"]) == sorted(
-        node.address for node in node_user.bed.nodes)
-    assert node_user.dask("stop").returncode == 0
-    assert leftovers(node_user.bed) == {}
+        node.address for node in user.bed.nodes)
+    # each agent was placed on the node it serves: the worker named node2-0 runs on node2
+    assert result["placement"] == {"node1-0": "node1", "node2-0": "node2", "node3-0": "node3"}
+    assert user.dask("stop").returncode == 0
+    assert leftovers(user.bed) == {}
 
 
 
@@ -63,14 +80,13 @@ def test_sbatch_three_nodes_mpi_scancel_leaves_nothing(mpi_available: None,
 
 
 @pytest.mark.ssh_nodes
-def test_killed_supervisor_takes_mpirun_and_every_rank_down(mpi_available: None,
-                                                             node_user: User) -> None:
-    assert node_user.bed is not None
-    node_user.extra_env.update(across_nodes_env(node_user.bed))
-    hostfile = str(node_user.hostfile("node1", "node2", "node3"))
-    spec = node_user.start("--launcher", "mpi", "--hostfile", hostfile)
+def test_killed_supervisor_takes_mpirun_and_every_rank_down(nodes_mpi_user: User) -> None:
+    user = nodes_mpi_user
+    assert user.bed is not None
+    hostfile = str(user.hostfile("node1", "node2", "node3"))
+    spec = user.start("--launcher", "mpi", "--hostfile", hostfile)
     supervisor = json.loads((Path(spec["cluster_dir"]) / "supervisor.json").read_text())["pid"]
     os.kill(supervisor, signal.SIGKILL)
-    assert wait_until_clean(node_user.bed) == {}
-    stop = node_user.dask("stop")  # tidies the dead cluster's state
+    assert wait_until_clean(user.bed) == {}
+    stop = user.dask("stop")  # tidies the dead cluster's state
     assert stop.returncode == 0, stop.stderr

@@ -1,4 +1,5 @@
-"""Open MPI across simulated nodes: the environment and hostfile mpirun needs to reach them."""
+"""MPI across simulated nodes: the environment and hostfile mpirun needs to reach them, with
+Open MPI (the system's default mpirun) or MPICH's Hydra (Debian's mpirun.mpich)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,20 @@ def write_hostfile(bed: NodeBed, path: Path, slots: int = 1) -> Path:
     """An Open MPI hostfile naming every node of the bed."""
     path.write_text("".join(f"{node.hostname} slots={slots}\n" for node in bed.nodes))
     return path
+
+
+MPICH_MPIRUN = Path("/usr/bin/mpirun.mpich")
+
+
+def mpich_env(bed: NodeBed, bin_dir: Path) -> dict[str, str]:
+    """PATH and Hydra settings that make `mpirun` MPICH's, reaching the nodes over the bed's ssh
+    (as a site's `module load mpich` would put its mpirun first on PATH)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    # Hydra starts hydra_pmi_proxy from the directory its mpirun was found in.
+    for name, target in (("mpirun", MPICH_MPIRUN), ("hydra_pmi_proxy", "/usr/bin/hydra_pmi_proxy")):
+        (bin_dir / name).symlink_to(target)
+    ssh = bin_dir / "bed-ssh"  # Hydra takes one program, not a command line
+    ssh.write_text(f'#!/bin/sh\nexec {bed.ssh_command} "$@"\n')
+    ssh.chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HYDRA_LAUNCHER": "ssh",
+            "HYDRA_LAUNCHER_EXEC": str(ssh)}

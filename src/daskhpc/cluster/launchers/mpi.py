@@ -85,19 +85,29 @@ class MpiLauncher(Launcher):
             options += ["-iface", interface]
         return options
 
-    def launch(self) -> list[NodeSession]:
+    def mpmd(self, contexts: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+        """mpirun running each (host, argv) as one process on that host.
+
+        Open MPI takes `-host` per application context. Hydra takes hosts only once, for the
+        whole run: with `-hosts h1:1,h2:1,...` it places rank i (= context i) on host i.
+        """
         argv = [self.mpirun, *self.global_options(self.mpirun)]
-        for index, node in enumerate(self.spec.nodes):
+        hydra = mpi_flavour(self.mpirun) == "mpich"
+        if hydra:
+            argv += ["-hosts", ",".join(f"{host}:1" for host, _ in contexts)]
+        for index, (host, command) in enumerate(contexts):
             if index:
                 argv.append(":")
-            argv += ["-np", "1", "-host", node.host, *self.agent_argv(node)]
+            argv += ["-np", "1", *([] if hydra else ["-host", host]), *command]
+        return argv
+
+    def launch(self) -> list[NodeSession]:
+        argv = self.mpmd([(node.host, self.agent_argv(node)) for node in self.spec.nodes])
         log = self.log_path("mpirun")
         return [MpiSession(tuple(node.host for node in self.spec.nodes),
                            self.spawn(argv, log, env=self.agent_env()), log)]
 
     def run_on_node(self, host: str, argv: Sequence[str],
                     timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        command = [self.mpirun, *self.global_options(self.mpirun), "-np", "1", "-host", host,
-                   *argv]
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              env=self.agent_env(), stdin=subprocess.DEVNULL)
+        return subprocess.run(self.mpmd([(host, argv)]), capture_output=True, text=True,
+                              timeout=timeout, env=self.agent_env(), stdin=subprocess.DEVNULL)
