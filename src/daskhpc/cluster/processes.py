@@ -29,9 +29,10 @@ def _prctl(option: int, value: int) -> None:
         raise OSError(ctypes.get_errno(), "prctl failed")
 
 
-def die_with_parent() -> None:
-    """For preexec_fn: SIGTERM this child when the process that started it dies (even SIGKILL)."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """For preexec_fn: `signum` to this child when the process that started it dies (even by
+    SIGKILL)."""
+    _prctl(PR_SET_PDEATHSIG, signum)
 
 
 def adopt_orphans() -> None:

@@ -23,6 +23,7 @@ Siblings (local, ssh, mpi, srun) override only what differs.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import signal
@@ -103,16 +104,17 @@ class Launcher(ABC):
         """A shell command line for a remote node: same interpreter path, daskhpc importable."""
         return "exec env " + shlex.join([f"PYTHONPATH={self.spec.pythonpath}", *argv])
 
-    def spawn(self, argv: Sequence[str], log: Path,
-              env: Optional[Mapping[str, str]] = None) -> subprocess.Popen[bytes]:
-        """Start a child of the supervisor that dies with it, logging to a private file."""
+    def spawn(self, argv: Sequence[str], log: Path, env: Optional[Mapping[str, str]] = None,
+              death_signal: int = signal.SIGTERM) -> subprocess.Popen[bytes]:
+        """Start a child of the supervisor that gets `death_signal` when the supervisor dies,
+        logging to a private file."""
         log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             return subprocess.Popen(
                 list(argv), stdin=subprocess.PIPE, stdout=descriptor, stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None, preexec_fn=die_with_parent,
-                close_fds=True,
+                env=dict(env) if env is not None else None, close_fds=True,
+                preexec_fn=functools.partial(die_with_parent, death_signal),
             )
         finally:
             os.close(descriptor)

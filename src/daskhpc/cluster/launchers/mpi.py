@@ -8,9 +8,11 @@ from them is a plain fork/exec even where MPI forbids fork in ranks; `--no-nanny
 single-process workers. The interface choice goes to MPI's TCP transports and to the workers.
 Stop: SIGUSR1 to mpirun, which forwards it to every rank at once; the agents take it as "stop"
 (Open MPI does not deliver stdin to ranks on its own node, so the "stop" line cannot be used).
-If the supervisor dies, mpirun gets SIGTERM (PR_SET_PDEATHSIG) and kills every rank, giving them
-STOP_GRACE to end their workers first; a node's rank dies with its MPI daemon when that node's
-link is lost.
+If the supervisor dies, Open MPI's mpirun gets SIGTERM (PR_SET_PDEATHSIG) and kills every rank,
+giving them STOP_GRACE to end their workers first. Hydra's gets SIGKILL: on SIGTERM its clean-up
+now and then left a rank running (until its workers' death timeout), while a killed mpiexec's
+proxies lose their control connection and kill their ranks at once (every time in 15 tries). A
+node's rank dies with its MPI daemon (proxy) when that node's link is lost.
 """
 
 from __future__ import annotations
@@ -104,8 +106,10 @@ class MpiLauncher(Launcher):
     def launch(self) -> list[NodeSession]:
         argv = self.mpmd([(node.host, self.agent_argv(node)) for node in self.spec.nodes])
         log = self.log_path("mpirun")
-        return [MpiSession(tuple(node.host for node in self.spec.nodes),
-                           self.spawn(argv, log, env=self.agent_env()), log)]
+        hydra = mpi_flavour(self.mpirun) == "mpich"
+        process = self.spawn(argv, log, env=self.agent_env(),
+                             death_signal=signal.SIGKILL if hydra else signal.SIGTERM)
+        return [MpiSession(tuple(node.host for node in self.spec.nodes), process, log)]
 
     def run_on_node(self, host: str, argv: Sequence[str],
                     timeout: float = 30) -> subprocess.CompletedProcess[str]:
