@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-import testinfra
+from infra_helpers import USER, InstalledMachine
 from testbed.container import Container, tree_changes
 
 pytestmark = [pytest.mark.container, pytest.mark.install, pytest.mark.timeout(900)]
@@ -22,7 +22,6 @@ PREFIX = f"/opt/daskhpc/{VERSION}"
 MODULEFILES = "/opt/modulefiles"
 SYSTEM_JUPYTER = "/usr/local/share/jupyter"
 MANIFEST = f"{PREFIX}/daskhpc-manifest.json"
-USER = "alice"
 WRAPPERS = ("start-dask-cluster", "stop-dask-cluster", "dask-cluster-status")
 REPO = Path(__file__).resolve().parents[2]
 # Where a system install may write; the snapshot of these before and after uninstall must match.
@@ -37,17 +36,10 @@ DECOYS = {
 LOAD = f"module use {MODULEFILES} && module load daskhpc"
 
 
-class SystemInstall:
-    def __init__(self, container: Container) -> None:
-        self.container = container
-        self.host = testinfra.get_host(container.hostspec())
-        self.user_host = testinfra.get_host(container.hostspec(USER))
-        self.before: dict[str, str] = {}
-        self.setup_output = ""
-
+class SystemInstall(InstalledMachine):
     def as_user(self, script: str, timeout: float = 600) -> str:
         """A plain user's login shell (Lmod initialised) with the module loaded."""
-        return self.container.check(f"{LOAD} && {script}", user=USER, timeout=timeout)
+        return super().as_user(f"{LOAD} && {script}", timeout)
 
     def shared_tree(self) -> dict[str, str]:
         return self.container.file_tree(SHARED_ROOTS)

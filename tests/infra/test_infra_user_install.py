@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra
+from infra_helpers import USER, InstalledMachine
 from testbed.container import Container, tree_changes
 
 pytestmark = [pytest.mark.container, pytest.mark.install, pytest.mark.timeout(900)]
 
-USER = "alice"
 HOME = f"/home/{USER}"
 DATA_DIR = f"{HOME}/.local/share/daskhpc"
 ENV = f"{DATA_DIR}/env"
@@ -75,19 +74,7 @@ def covered(path: str, owned: set[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in owned)
 
 
-class Install:
-    """What the module's tests share: the machine, its state before, and setup's output."""
-
-    def __init__(self, container: Container) -> None:
-        self.container = container
-        self.host = testinfra.get_host(container.hostspec())
-        self.user_host = testinfra.get_host(container.hostspec(USER))
-        self.before: dict[str, str] = {}
-        self.setup_output = ""
-
-    def as_user(self, script: str, timeout: float = 600) -> str:
-        return self.container.check(script, user=USER, timeout=timeout)
-
+class Install(InstalledMachine):
     def home_tree(self) -> dict[str, str]:
         return self.container.file_tree([HOME])
 
