@@ -8,7 +8,6 @@ sees its stdin close and tears everything down; when interrupted, we wait for th
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -38,24 +37,25 @@ from daskhpc.cluster.state import (
 from daskhpc.cluster.stop import forget, reap_leftovers
 from daskhpc.cluster.walltime import with_job_end
 from daskhpc.errors import DaskhpcError
+from daskhpc.options import StartOptions
 
 TEARDOWN_WAIT = 60.0  # seconds to wait for the supervisor's teardown after a failure
 
 
-def run(args: argparse.Namespace) -> int:
-    allocation = with_job_end(detect(os.environ, args.hostfile, args.hosts), os.environ)
-    launcher, why = choose(args.launcher, allocation, os.environ)
-    jobqueue.check(args.jobs, os.environ)
-    check_scheduler_file(plan.scheduler_file(args.scheduler_file))
-    if args.no_tls:
+def run(options: StartOptions) -> int:
+    allocation = with_job_end(detect(os.environ, options.hostfile, options.hosts), os.environ)
+    launcher, why = choose(options.launcher, allocation, os.environ)
+    jobqueue.check(options.jobs, os.environ)
+    check_scheduler_file(plan.scheduler_file(options.scheduler_file))
+    if not options.tls:
         print("warning: --no-tls: anyone who can reach the scheduler port can run code as you",
               file=sys.stderr)
     prune_stopped()
     cluster_id = new_cluster_id()
     cluster_dir = make_cluster_dir(cluster_id)
     try:
-        tls_dir = None if args.no_tls else make_tls(cluster_dir)
-        spec = plan.build_spec(args, allocation, launcher, cluster_id, cluster_dir, tls_dir,
+        tls_dir = make_tls(cluster_dir) if options.tls else None
+        spec = plan.build_spec(options, allocation, launcher, cluster_id, cluster_dir, tls_dir,
                                remote_has_infiniband)
         get_launcher(launcher, spec)  # an unavailable launcher fails here, before anything runs
         spec.write()
@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"starting cluster {cluster_id}: {spec.total_workers} workers on "
           f"{len(spec.nodes)} node(s), launcher {launcher} ({why})", file=sys.stderr)
     code = Starter(spec).run()
-    if code == 0 and args.jobs:
-        job_ids = jobqueue.submit_jobs(spec, args.jobs, os.environ)
+    if code == 0 and options.jobs:
+        job_ids = jobqueue.submit_jobs(spec, options.jobs, os.environ)
         print(f"submitted {len(job_ids)} worker job(s) that join this cluster: "
               f"{' '.join(job_ids)} (stop-dask-cluster cancels them)")
     return code
