@@ -41,7 +41,9 @@ def test_all_well_is_all_ok_and_fast(bed: NodeBed, home: Path) -> None:
     assert "--hosts node1,node2,node3: 3 node(s) node[1-3]" in report.stdout
     assert f"listen on {bed.nodes[0].address} (eth0, the route to node2)" in report.stdout
     assert "no problem found" in report.stderr
-    assert took < 10, took
+    # Seconds of wall time, most of it waiting: ssh handshakes and Python starts on a machine
+    # shared by many test runs (about 2 s on a quiet one); the bound only catches a hang.
+    assert took < 30, took
     data = doctor_json(bed, home)
     assert (data["problems"], data["warnings"]) == (0, 0)
     assert {item["status"] for item in data["checks"]} == {"ok"}
