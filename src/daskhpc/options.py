@@ -132,6 +132,18 @@ def _checked(name: str, value: Any, where: str) -> Any:
         raise DaskhpcError(f"{where}: {error}") from None
 
 
+@dataclass(frozen=True)
+class DoctorOptions:
+    """dask-cluster-doctor: the start to check, and how to report."""
+
+    start: StartOptions
+    json: bool = False
+
+    @classmethod
+    def from_config(cls, json: bool = False, **start: Any) -> DoctorOptions:
+        return cls(StartOptions.from_config(**start), json)
+
+
 # -- stop-dask-cluster, dask-cluster-status -----------------------------------------------------
 @dataclass(frozen=True)
 class StopOptions:
