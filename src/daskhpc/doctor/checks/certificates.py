@@ -43,4 +43,4 @@ def check(context: Context) -> list[Finding]:
     if found:
         return found
     what = "plain tcp:// (--no-tls)" if context.args.no_tls else "TLS certificates can be made"
-    return [ok(CHECK, f"{what}; {state} is private")]
+    return [ok(CHECK, f"{what}; only you can write in {state}")]
