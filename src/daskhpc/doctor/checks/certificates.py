@@ -43,4 +43,4 @@ def check(context: Context) -> list[Finding]:
     if found:
         return found
     what = "TLS certificates can be made" if context.args.tls else "plain tcp:// (--no-tls)"
-    return [ok(CHECK, f"{what}; {state} is private")]
+    return [ok(CHECK, f"{what}; only you can write in {state}")]
