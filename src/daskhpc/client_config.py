@@ -105,7 +105,7 @@ def _point_at_shared_placeholder(link: str) -> bool:
     if not os.path.exists(os.path.join(shared, CA_FILE)):
         return False
     os.makedirs(os.path.dirname(link), mode=0o700, exist_ok=True)
-    temporary = f"{link}.{os.getpid()}.tmp"  # then renamed over: never a missing link
-    os.symlink(shared, temporary)
-    os.replace(temporary, link)
+    from daskhpc.files import swap_link
+
+    swap_link(link, shared)
     return True

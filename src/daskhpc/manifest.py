@@ -10,13 +10,12 @@ Standard library only (the bootstrap Python reads it).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from daskhpc.errors import DaskhpcError
+from daskhpc.files import write_atomic
 
 FORMAT_VERSION = 1
 
@@ -98,18 +97,7 @@ class Manifest:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest.")
-        try:
-            with os.fdopen(handle, "w") as stream:
-                json.dump(self.to_json(), stream, indent=2)
-                stream.write("\n")
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, json.dumps(self.to_json(), indent=2) + "\n", 0o644, sync=True)
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)

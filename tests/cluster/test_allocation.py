@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from daskhpc.cluster.allocation import detect, local_cores
+from daskhpc.cluster.batch import detect
+from daskhpc.cluster.batch.hosts import local_cores
 from daskhpc.errors import DaskhpcError
 
 

@@ -1,60 +1,42 @@
-"""fork_detached: how the start command leaves the supervisor running on its own."""
+"""spawn_supervisor: how the start command leaves the supervisor running on its own."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
+from daskhpc.cluster.detach import MODULE, spawn_supervisor
 
-from daskhpc.cluster.detach import fork_detached
-
-
-def describe_self() -> int:
-    """In the child: say where it runs, echo one line from the parent in capitals, exit 7."""
-    print(json.dumps({"sid": os.getsid(0), "pid": os.getpid(), "cwd": os.getcwd(),
-                      "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd"))}), flush=True)
-    print("a line for the log", file=sys.stderr)
-    sys.stdout.write(sys.stdin.readline().upper())
-    return 7
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def fail() -> int:
-    raise RuntimeError("supervisor could not start")
-
-
-def test_child_is_detached_talks_over_pipes_and_logs(tmp_path: Path):
-    log = tmp_path / "child.log"
-    child = fork_detached(describe_self, log)
-    facts = json.loads(child.stdout.readline())
-    child.stdin.write(b"ok\n")
-    child.stdin.close()
-    assert child.stdout.readline() == b"OK\n"
-    assert child.wait(timeout=10) == 7
-    assert facts["pid"] == child.pid
-    assert facts["sid"] == child.pid != os.getsid(0)  # its own session: no ^C from our terminal
-    assert facts["cwd"] == "/"
-    assert facts["fds"][:3] == [0, 1, 2] and len(facts["fds"]) == 4  # + the listing's own fd
-    assert log.read_text() == "a line for the log\n"
+def test_supervisor_is_a_fresh_detached_interpreter_that_logs(tmp_path: Path):
+    cluster = tmp_path / "cluster"
+    cluster.mkdir()
+    spec = cluster / "spec.json"
+    os.mkfifo(spec)  # the child blocks reading its plan until we write it: time to look at it
+    log = tmp_path / "supervisor.log"
+    child = spawn_supervisor(sys.executable, str(SRC), cluster, log)
+    try:
+        deadline = time.monotonic() + 30
+        while MODULE.encode() not in Path(f"/proc/{child.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the child never ran the supervisor module"
+            time.sleep(0.01)
+        cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0")
+        assert cmdline[1:4] == [b"-m", MODULE.encode(), str(cluster).encode()]  # not a fork
+        assert os.getsid(child.pid) == child.pid != os.getsid(0)  # no ^C from our terminal
+        assert os.readlink(f"/proc/{child.pid}/cwd") == "/"
+        stdio = [os.readlink(f"/proc/{child.pid}/fd/{fd}") for fd in (0, 1, 2)]
+        assert stdio[0].startswith("pipe:") and stdio[1].startswith("pipe:")
+        assert stdio[2] == str(log)
+        spec.write_text("not a plan")  # the child reads it, cannot parse it, and ends
+        assert child.stdout is not None and child.stdout.read() == b""  # start sees EOF
+        assert child.wait(timeout=30) == 1
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "JSONDecodeError" in log.read_text()
     assert log.stat().st_mode & 0o777 == 0o600
-
-
-def test_a_crash_in_the_child_is_logged_and_exits_nonzero(tmp_path: Path):
-    log = tmp_path / "child.log"
-    child = fork_detached(fail, log)
-    assert child.stdout.read() == b""  # EOF: what the start command sees
-    assert child.wait(timeout=10) == 1
-    assert "RuntimeError: supervisor could not start" in log.read_text()
-
-
-def test_wait_times_out_and_kill_ends_the_child(tmp_path: Path):
-    child = fork_detached(lambda: time.sleep(60) or 0, tmp_path / "child.log")
-    with pytest.raises(subprocess.TimeoutExpired):
-        child.wait(timeout=0.2)
-    child.kill()
-    assert child.wait(timeout=10) == -signal.SIGKILL

@@ -44,6 +44,7 @@ def test_jobs_join_the_cluster_and_stop_cancels_them(slurm_user: SlurmUser) -> N
         "#!/bin/sh\nset -e\ncd \"$HOME\"\n"
         f"{python} -m daskhpc start --jobs 1 > start.out 2> start.err\n"
         f"{python} wait.py > joined.json\n"
+        f"{python} -m daskhpc status --json > status.json\n"
         "squeue -h -o '%i %j' > queue_before\n"
         f"{python} -m daskhpc stop > stop.out 2> stop.err\n"
         "squeue -h -o '%i %j' > queue_after\n"
@@ -58,6 +59,9 @@ def test_jobs_join_the_cluster_and_stop_cancels_them(slurm_user: SlurmUser) -> N
     joined = json.loads((home / "joined.json").read_text())
     assert len(joined["workers"]) == 2 and joined["tls"]
     assert any(worker.startswith("job0-") for worker in joined["workers"])
+    status = json.loads((home / "status.json").read_text())
+    assert status["workers"] == 2, "the batch job's worker counts"
+    assert [(row["host"], row["workers"]) for row in status["nodes"]][-1] == ("job0", 1)
     assert any(name.startswith("dask-") for name in job_names(home / "queue_before"))
     assert not any(name.startswith("dask-") for name in job_names(home / "queue_after"))
     slurm_user.slurm.wait_jobs_gone()

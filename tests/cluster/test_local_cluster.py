@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from cluster_helpers import User, recorded_alive
+from cluster_helpers import PYTHON, User, recorded_alive
 
 
 def test_start_compute_status_stop(user: User):
@@ -43,6 +47,57 @@ def test_start_compute_status_stop(user: User):
     after = user.dask("status")
     assert after.returncode != 0
     assert "no cluster is running" in after.stderr
+
+
+def test_dead_cluster_shows_no_workers_and_status_fails(user: User):
+    spec = user.start("--workers-per-node", "2", "--threads-per-worker", "1")
+    supervisor = json.loads((Path(spec["cluster_dir"]) / "supervisor.json").read_text())["pid"]
+    os.kill(supervisor, signal.SIGKILL)  # the scheduler runs inside it
+    deadline = time.monotonic() + 30
+    while recorded_alive(Path(spec["cluster_dir"])) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    status = user.dask("status", "--json")
+    assert status.returncode == 3, "not running, as systemctl status says it"
+    info = json.loads(status.stdout)
+    assert info["state"].startswith("dead")
+    assert (info["workers"], info["threads"], info["memory"]) == (0, 0, 0)
+    assert [node["workers"] for node in info["nodes"]] == [0]
+    text = user.dask("status")
+    assert text.returncode == 3
+    assert "dead" in text.stdout and "0/2" in text.stdout
+
+    assert user.dask("stop").returncode == 0
+    assert recorded_alive(Path(spec["cluster_dir"])) == []
+
+
+# A process with other threads running, as a Jupyter kernel has (where the Python API runs the
+# start). Forking such a process copies its locks in whatever state other threads left them, so
+# the supervisor must be a fresh interpreter, not a fork of the process that starts it.
+THREADED_START = """
+import sys, threading, time
+from daskhpc.cli import run_command
+def busy():
+    while True:
+        time.sleep(0.001)
+for _ in range(4):
+    threading.Thread(target=busy, daemon=True).start()
+sys.exit(run_command("start", ["--workers-per-node", "1", "--timeout", "60"]))
+"""
+
+
+def test_start_from_a_threaded_process_runs_a_fresh_supervisor(user: User):
+    result = subprocess.run([PYTHON, "-c", THREADED_START], env=user.env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "is running: 1 workers" in result.stdout
+    spec = user.latest_spec()
+    supervisor = json.loads((Path(spec["cluster_dir"]) / "supervisor.json").read_text())["pid"]
+    argv = Path(f"/proc/{supervisor}/cmdline").read_bytes().split(b"\0")
+    assert argv[1:3] == [b"-m", b"daskhpc.cluster.detach"], argv  # not a fork of the caller
+    assert os.getsid(supervisor) == supervisor  # its own session
+    assert user.compute(spec)["sum"] == 5050
+    assert user.dask("stop").returncode == 0
 
 
 def test_no_tls_warns_and_uses_tcp(user: User):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cluster_helpers import PYTHON, User
 
-from daskhpc.cluster.allocation import Allocation, Node
+from daskhpc.cluster.batch.base import Allocation, Node
 from daskhpc.cluster.launchers import choose
 from daskhpc.errors import DaskhpcError
 

@@ -9,7 +9,7 @@ import pytest
 
 from daskhpc.cli import parse_options
 from daskhpc.cluster import plan
-from daskhpc.cluster.allocation import Allocation, Node
+from daskhpc.cluster.batch.base import Allocation, Node
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.errors import DaskhpcError
 

@@ -9,7 +9,9 @@ from typing import Optional, Sequence
 import pytest
 from testbed.slurm import SlurmBed
 
-from daskhpc.cluster.walltime import job_end_time, parse_hms, parse_slurm_duration
+from daskhpc.cluster.batch import job_end_time
+from daskhpc.cluster.batch.base import parse_hms
+from daskhpc.cluster.batch.slurm import parse_slurm_duration
 
 NOW = 1_000_000.0
 
@@ -61,7 +63,7 @@ def test_no_job_no_end() -> None:
 
 @pytest.mark.slurm
 def test_end_time_from_a_real_slurm_job(slurm_cluster: SlurmBed, repo: Path) -> None:
-    code = ("import os, time; from daskhpc.cluster.walltime import job_end_time; "
+    code = ("import os, time; from daskhpc.cluster.batch import job_end_time; "
             "print(round(job_end_time(os.environ) - time.time()))")
     result = slurm_cluster.run(["salloc", "-N1", "-t", "5", "python3", "-c", code],
                                env={"PYTHONPATH": str(repo / "src")}, timeout=60)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,46 @@ def test_stop_reaps_what_a_dead_agent_left_on_a_remote_node(node_user: User):
     assert stop.returncode == 0, stop.stderr
     assert "leftover process(es) ended" in stop.stdout  # found through node2's records, by ssh
     assert leftovers(node_user.bed) == {}
+
+
+def test_vanished_node_is_noticed_and_the_rest_keeps_working(node_user: User):
+    """A node that vanishes without closing its connections (power loss, a pulled cable)."""
+    bed = node_user.bed
+    assert bed is not None
+    hostfile = str(node_user.hostfile("node1", "node2", "node3"))
+    # Node3's workers, cut off, exit 10 s after losing the scheduler (instead of 60 s).
+    spec = node_user.start("--hostfile", hostfile,
+                           env={"DASK_DASKHPC__START__DEATH_TIMEOUT": "10"})
+    node3 = bed.nodes[2]
+    link = ["ip", "-n", node3.netns]
+    vanished = time.monotonic()
+    subprocess.run([*link, "link", "set", "eth0", "down"], check=True)
+    try:
+        while True:
+            info = json.loads(node_user.dask("status", "--json").stdout)
+            if "node3" in info["lost_nodes"]:
+                break
+            assert time.monotonic() - vanished < 30, f"node3 never reported lost: {info}"
+            time.sleep(0.5)
+        assert [(node["host"], node["workers"]) for node in info["nodes"]] == [
+            ("node1", 1), ("node2", 1), ("node3", 0)]
+        assert "node3 (unreachable)" in node_user.dask("status").stdout
+        assert node_user.compute(spec)["hostnames"] == ["node1", "node2"]
+
+        started = time.monotonic()
+        stop = node_user.dask("stop")
+        wall = time.monotonic() - started
+        assert stop.returncode == 0, stop.stderr
+        # Without keepalives stop waited 15 s for node3's hung session, then 10 s more for an
+        # ssh that could not connect (25 s and more). Now it is a normal stop, which takes
+        # 0.5 s on a quiet machine and several seconds on a heavily loaded one (as any stop).
+        took = float(re.search(r"in (\d+\.\d+) s", stop.stdout).group(1))
+        assert took < 15.0 and wall < 20.0, stop.stdout
+        assert "not checked: node3" in stop.stdout
+        assert leftovers(bed, nodes=bed.nodes[:2]) == {}
+    finally:
+        subprocess.run([*link, "link", "set", "eth0", "up"], check=True)
+        gateway = node3.address.rsplit(".", 1)[0] + ".254"  # as the bed set it up
+        subprocess.run([*link, "route", "replace", "default", "via", gateway], check=True)
+    # Back on the network, node3's workers find no scheduler and exit; its agent with them.
+    assert wait_until_clean(bed, timeout=120, nodes=[node3]) == {}

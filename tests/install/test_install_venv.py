@@ -69,6 +69,20 @@ def test_wrappers_run_from_a_clean_login_shell(dask_install: DaskInstall, progra
     assert result.stdout.startswith(f"usage: {program}")
 
 
+def test_quick_start_works_as_typed_in_the_same_shell(dask_install: DaskInstall) -> None:
+    """A fresh account: ~/bin did not exist at login, so this shell's PATH lacks it. Setup's
+    last lines say what to type; typed as shown, the next Quick start line works."""
+    lines = dask_install.setup_output.splitlines()
+    exports = [line.strip() for line in lines if line.strip().startswith("export PATH=")]
+    assert exports == [f'export PATH="{dask_install.bin_dir}:$PATH"'], dask_install.setup_output
+    assert "open a new terminal" in dask_install.setup_output
+    shell = subprocess.run(
+        ["env", "-i", f"HOME={dask_install.home}", "PATH=/usr/bin:/bin", "sh", "-c",
+         f"{exports[0]}; dask-cluster-status"], capture_output=True, text=True, timeout=120)
+    assert "command not found" not in shell.stderr
+    assert "no cluster is running" in shell.stderr  # the command ran
+
+
 def test_config_and_hooks_are_inside_the_env(dask_install: DaskInstall) -> None:
     config = dask_install.prefix / "etc" / "dask" / "daskhpc.yaml"
     assert "labextension:" in config.read_text()

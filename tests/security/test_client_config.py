@@ -17,7 +17,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from security_helpers import RunningCluster
 
 from daskhpc import client_config, paths
-from daskhpc.cluster import security
+from daskhpc.cluster import current_tls, security
 from daskhpc.install.apply import make_shared_read_only
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -71,7 +71,7 @@ def test_tls_settings_follow_the_current_cluster(
     assert client_config.TLS_CA not in environ  # no cluster yet: nothing set
 
     tls = security.create_cluster_tls(tmp_path / "tls")
-    security.set_current(tls)
+    current_tls.set_current(tls)
     client_config.apply(environ)
     link = paths.current_tls_link()
     cert_path, key_path = tls.cert("client")
@@ -87,7 +87,7 @@ def test_user_tls_settings_and_dangling_pointer_are_left_alone(
 ) -> None:
     monkeypatch.setenv("DASKHPC_STATE_DIR", str(tmp_path / "state"))
     tls = security.create_cluster_tls(tmp_path / "tls")
-    security.set_current(tls)
+    current_tls.set_current(tls)
     users_choice = {"DASKHPC_STATE_DIR": str(tmp_path / "state"), client_config.TLS_CA: "/mine"}
     environ = dict(users_choice)
     client_config.apply(environ)
@@ -128,7 +128,8 @@ def test_pointer_location_agrees_with_paths(
 NOTEBOOK_SESSION = """
 from pathlib import Path
 from distributed import Client, LocalCluster
-from daskhpc.cluster.security import ClusterTLS, clear_current, set_current
+from daskhpc.cluster.current_tls import clear_current, set_current
+from daskhpc.cluster.security import ClusterTLS
 tls = ClusterTLS(Path({tls_dir!r}))
 set_current(tls)  # start-dask-cluster
 with Client(scheduler_file={scheduler_file!r}, timeout=30) as client:
@@ -149,7 +150,7 @@ def test_kernel_reaches_cluster_started_later_and_local_cluster_works_after_stop
     env = {**clean_dask_env, "DASKHPC_STATE_DIR": str(state)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DASKHPC_STATE_DIR", str(state))
-        security.ensure_current()  # done by the installer
+        current_tls.ensure_current()  # done by the installer
 
     code = NOTEBOOK_SESSION.format(
         tls_dir=str(tls_cluster.tls.directory), scheduler_file=str(tls_cluster.scheduler_file)
@@ -238,7 +239,7 @@ def test_system_install_kernel_opened_before_the_first_cluster_follows_it(
         assert (state / "current-tls").resolve() == shared.resolve()
 
         monkeypatch.setenv("DASKHPC_STATE_DIR", str(state))
-        security.set_current(tls_cluster.tls)  # what start-dask-cluster does once ready
+        current_tls.set_current(tls_cluster.tls)  # what start-dask-cluster does once ready
 
         answer = run_cell(kernel, (
             "from distributed import Client\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from daskhpc import paths
-from daskhpc.cluster import security
+from daskhpc.cluster import current_tls
 from daskhpc.cluster.security import ClusterTLS, create_cluster_tls, load_cluster_tls
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
 from daskhpc.cluster.state import ClusterState
@@ -150,28 +150,28 @@ def _cluster(cluster_id: str) -> ClusterTLS:
 
 def test_current_pointer_follows_the_latest_cluster_and_never_dangles(state_dir: Path) -> None:
     link = paths.current_tls_link()
-    security.ensure_current()  # what the installer does: a placeholder before any cluster
+    current_tls.ensure_current()  # what the installer does: a placeholder before any cluster
     placeholder = link.resolve()
     assert placeholder == paths.placeholder_tls_dir().resolve()
     assert load_cluster_tls(placeholder) == ClusterTLS(placeholder)  # valid, private files
 
     first = _cluster("first")
-    security.set_current(first)
+    current_tls.set_current(first)
     second = _cluster("second")
-    security.set_current(second)
+    current_tls.set_current(second)
     assert link.resolve() == second.directory.resolve()
-    security.ensure_current()
+    current_tls.ensure_current()
     assert link.resolve() == second.directory.resolve()  # a live link is left alone
 
-    security.clear_current(first)  # not the one the link names: nothing changes
+    current_tls.clear_current(first)  # not the one the link names: nothing changes
     assert link.resolve() == second.directory.resolve()
-    security.clear_current(second)  # the first cluster still runs: it becomes current
+    current_tls.clear_current(second)  # the first cluster still runs: it becomes current
     assert link.resolve() == first.directory.resolve()
     ClusterState(paths.clusters_dir() / "second").mark_stopped()
-    security.clear_current(first)
+    current_tls.clear_current(first)
     assert link.resolve() == placeholder
 
-    security.set_current(second)
+    current_tls.set_current(second)
     shutil.rmtree(second.directory)  # its files deleted by hand: the link dangles
-    security.ensure_current()
+    current_tls.ensure_current()
     assert link.resolve() == placeholder

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Optional
 
 from daskhpc.cluster.logs import log
+from daskhpc.cluster.network import route_source
 from daskhpc.cluster.processes import (
     ProcessRecord,
     adopt_orphans,
@@ -58,9 +59,7 @@ def worker_host(spec: ClusterSpec) -> list[str]:
         return ["--interface", spec.interface]
     if ipaddress.ip_address(spec.scheduler_host).is_loopback:
         return ["--host", spec.scheduler_host]
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect((spec.scheduler_host, spec.scheduler_port))  # UDP: nothing is sent
-        return ["--host", probe.getsockname()[0]]
+    return ["--host", route_source(spec.scheduler_host, spec.scheduler_port)]
 
 
 def worker_argv(spec: ClusterSpec, node: NodeSpec, name: str, directory: Path) -> list[str]:
@@ -94,7 +93,7 @@ class Agent:
     def __init__(self, spec: ClusterSpec, node: NodeSpec) -> None:
         self.spec = spec
         self.node = node
-        self.record_file = Path(spec.cluster_dir) / "procs" / f"{node.host}.json"
+        self.record_file = spec.record_file(node.host)
         self.scratch = scratch_base(spec.local_directory) / f"daskhpc-{spec.cluster_id}-{node.host}"
         self.stop_requested = threading.Event()
         self.workers: list[subprocess.Popen[bytes]] = []

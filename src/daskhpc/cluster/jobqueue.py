@@ -18,35 +18,30 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
-from daskhpc.cluster.spec import ClusterSpec, write_private
+from daskhpc.cluster import batch, names
+from daskhpc.cluster.batch.base import BatchSystem
+from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.errors import DaskhpcError
+from daskhpc.files import write_private
+from daskhpc.units import format_bytes
 
 JOBS_FILE = "jobs.json"
 
-# batch system -> (dask-jobqueue Job class, its submit command)
-JOB_CLASSES = {
-    "slurm": ("dask_jobqueue.slurm:SLURMJob", "sbatch"),
-    "pbs": ("dask_jobqueue.pbs:PBSJob", "qsub"),
-    "sge": ("dask_jobqueue.sge:SGEJob", "qsub"),
-    "lsf": ("dask_jobqueue.lsf:LSFJob", "bsub"),
-}
 
-
-def batch_system(environ: Mapping[str, str]) -> str:
-    """DASKHPC_JOBQUEUE if set (site setting), else the batch system whose submit command exists
-    (PBS and SGE both have qsub: SGE is recognised by SGE_ROOT)."""
+def batch_system(environ: Mapping[str, str]) -> BatchSystem:
+    """DASKHPC_JOBQUEUE if set (site setting), else the first batch system whose submit command
+    is here (daskhpc.cluster.batch)."""
     chosen = environ.get("DASKHPC_JOBQUEUE", "").strip().lower()
     if chosen:
-        if chosen not in JOB_CLASSES:
-            raise DaskhpcError(f"DASKHPC_JOBQUEUE={chosen!r} is not one of "
-                               f"{', '.join(JOB_CLASSES)}; fix or unset it")
-        return chosen
-    if shutil.which("sbatch"):
-        return "slurm"
-    if shutil.which("bsub"):
-        return "lsf"
-    if shutil.which("qsub"):
-        return "sge" if environ.get("SGE_ROOT") else "pbs"
+        system = batch.by_name(chosen)
+        if system is None:
+            known = ", ".join(system.name for system in batch.systems())
+            raise DaskhpcError(f"DASKHPC_JOBQUEUE={chosen!r} is not one of {known}; "
+                               "fix or unset it")
+        return system
+    for system in batch.systems():
+        if system.takes_jobs_here(environ, shutil.which):
+            return system
     raise DaskhpcError("--jobs needs a batch system (sbatch, qsub or bsub on PATH); "
                        "load its module or leave out --jobs")
 
@@ -55,20 +50,19 @@ def check(count: int, environ: Mapping[str, str]) -> None:
     """Fail before anything starts when --jobs cannot work here."""
     if count:
         system = batch_system(environ)
-        submit = JOB_CLASSES[system][1]
-        if shutil.which(submit) is None:
-            raise DaskhpcError(f"--jobs with {system} needs {submit} on PATH; load its module")
+        if shutil.which(system.submit_command) is None:
+            raise DaskhpcError(f"--jobs with {system.name} needs {system.submit_command} on "
+                               "PATH; load its module")
 
 
-def _job_class(system: str) -> Any:
-    module_name, class_name = JOB_CLASSES[system][0].split(":")
+def _job_class(system: BatchSystem) -> Any:
+    module_name, class_name = system.job_class.split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
 def _job_size(spec: ClusterSpec, system: str) -> dict[str, Any]:
     """Per job: the site's dask-jobqueue settings, else what one node of this cluster has."""
     import dask
-    from dask.utils import format_bytes
 
     node = spec.nodes[0]
     size: dict[str, Any] = {}
@@ -98,7 +92,7 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str]) -> li
     async def submit(index: int) -> str:
         job = job_class(
             scheduler=spec.scheduler_address,
-            name=f"job{index}-{spec.cluster_id}",
+            name=names.job_worker(index, spec.cluster_id),
             job_name=f"dask-{spec.cluster_id}",
             protocol=spec.protocol,
             security=security,
@@ -109,7 +103,7 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str]) -> li
             # node-local scratch, expanded on the worker's node
             local_directory=spec.local_directory or "${TMPDIR:-/tmp}",
             log_directory=str(log_directory),
-            **_job_size(spec, system),
+            **_job_size(spec, system.name),
         )
         await job.start()
         return str(job.job_id)
@@ -127,26 +121,39 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str]) -> li
     return job_ids
 
 
-def _record(spec: ClusterSpec, system: str, job_ids: list[str]) -> None:
+def _record(spec: ClusterSpec, system: BatchSystem, job_ids: list[str]) -> None:
     if job_ids:
         write_private(Path(spec.cluster_dir) / JOBS_FILE,
-                      json.dumps({"system": system, "jobs": job_ids}))
+                      json.dumps({"system": system.name, "jobs": job_ids}))
 
 
-def cancel(job_ids: list[str], system: str) -> None:
+def cancel(job_ids: list[str], system: BatchSystem) -> None:
     """One cancel command (scancel, qdel, bkill) for all of them; jobs already gone are fine."""
     if job_ids:
         command = [*shlex.split(_job_class(system).cancel_command), *job_ids]
         subprocess.run(command, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
 
 
+def _read_record(cluster_dir: Path) -> dict[str, Any]:
+    try:
+        recorded: dict[str, Any] = json.loads((cluster_dir / JOBS_FILE).read_text())
+    except (OSError, ValueError):
+        return {"system": "", "jobs": []}
+    return recorded
+
+
+def recorded_jobs(cluster_dir: Path) -> list[str]:
+    """The ids of the worker jobs a cluster submitted, in submission order (job<i> = i-th)."""
+    return [str(job) for job in _read_record(cluster_dir)["jobs"]]
+
+
 def cancel_recorded(cluster_dir: Path) -> list[str]:
     """Cancel the worker jobs a cluster submitted (stop-dask-cluster); returns their ids."""
-    path = cluster_dir / JOBS_FILE
-    try:
-        recorded = json.loads(path.read_text())
-    except (OSError, ValueError):
+    recorded = _read_record(cluster_dir)
+    if not recorded["jobs"]:
         return []
-    cancel(recorded["jobs"], recorded["system"])
-    path.unlink(missing_ok=True)
+    system = batch.by_name(recorded["system"])
+    if system is not None:
+        cancel(recorded["jobs"], system)
+    (cluster_dir / JOBS_FILE).unlink(missing_ok=True)
     return list(recorded["jobs"])

@@ -1,12 +1,12 @@
-"""Addresses and ports: which address the scheduler listens on, which ports are free."""
+"""Addresses and ports: which address the scheduler listens on, which ports are free, and which
+local address routes to a host. psutil is imported only where interfaces are listed: node agents
+use route_source at start."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
 from typing import Callable, Sequence
-
-import psutil
 
 from daskhpc.errors import DaskhpcError
 
@@ -22,6 +22,8 @@ def free_port(host: str) -> int:
 
 def interface_address(name: str) -> str:
     """The IPv4 address of a local interface, or a clear error listing the ones there are."""
+    import psutil
+
     interfaces = psutil.net_if_addrs()
     for address in interfaces.get(name, []):
         if address.family == socket.AF_INET:
@@ -56,15 +58,17 @@ def is_this_machine(host: str) -> bool:
 
 
 def _local_addresses() -> set[str]:
+    import psutil
+
     return {str(a.address) for addrs in psutil.net_if_addrs().values() for a in addrs
             if a.family == socket.AF_INET}
 
 
-def route_source(destination: str) -> str:
+def route_source(destination: str, port: int = 9) -> str:
     """The local address the kernel would use to reach destination (UDP connect sends nothing)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
-            probe.connect((destination, 9))
+            probe.connect((destination, port))
         except OSError as error:
             raise DaskhpcError(f"no route to {destination} ({error.strerror})") from None
         return str(probe.getsockname()[0])
@@ -82,6 +86,8 @@ def scheduler_address(interface: str | None, remote_hosts: Sequence[str],
         return interface_address(interface)
     if not remote_hosts:
         return "127.0.0.1"
+    import psutil
+
     addresses = [resolve(host) for host in remote_hosts]
     if INFINIBAND in psutil.net_if_addrs() and has_infiniband(remote_hosts):
         return interface_address(INFINIBAND)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -13,17 +12,12 @@ from typing import Callable, Optional, Sequence
 import daskhpc
 from daskhpc import paths
 from daskhpc.cluster import network
-from daskhpc.cluster.allocation import Allocation, Node, local_memory
+from daskhpc.cluster.batch.base import Allocation, Node
+from daskhpc.cluster.batch.hosts import local_memory
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
 from daskhpc.errors import DaskhpcError
 from daskhpc.options import StartOptions
-
-# Dask's units (dask.utils.parse_bytes); not imported from dask because importing dask costs the
-# start command 0.2 s on the path every worker waits on.
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?(?:e\d+)?)\s*([a-z]*)\s*$")
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
-          "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
-          "tib": 2**40}
+from daskhpc.units import format_bytes, parse_bytes
 
 
 def default_workers(cores: int) -> int:
@@ -51,15 +45,10 @@ def node_spec(node: Node, options: StartOptions, memory_limit: Optional[int],
 def parse_memory(text: Optional[str]) -> Optional[int]:
     if text is None:
         return None
-    match = _SIZE.match(text.lower())
-    value = float(match.group(1)) * _UNITS.get(match.group(2), -1) if match else -1
-    if value < 1:
+    value = parse_bytes(text)
+    if value is None:
         raise DaskhpcError(f"--memory-limit {text!r} is not a size like 4GiB or 500MB")
-    return int(value)
-
-
-def format_bytes(count: int) -> str:
-    return f"{count / 2**30:.2f} GiB"
+    return value
 
 
 def worker_start_method() -> str:

@@ -8,12 +8,13 @@ library only: node agents import this before anything else and must start fast.
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Mapping, Optional
 
 from daskhpc.client_config import jupyterhub_dashboard_link
+from daskhpc.cluster import names
+from daskhpc.files import write_private
 
 SPEC_FILE = "spec.json"
 
@@ -52,7 +53,6 @@ class ClusterSpec:
     timeout: float = 120.0
     tls_dir: Optional[str] = None
     worker_start_method: str = "fork"  # distributed.worker.multiprocessing-method for nannies
-    extra: dict[str, Any] = field(default_factory=dict)  # launcher-specific settings
 
     @property
     def scheduler_address(self) -> str:
@@ -81,8 +81,12 @@ class ClusterSpec:
         raise KeyError(f"{host!r} is not a node of cluster {self.cluster_id}")
 
     def worker_names(self, node: NodeSpec) -> list[str]:
-        """Unique worker names; the scheduler and the status command group by the host part."""
-        return [f"{node.host}-{index}" for index in range(node.workers)]
+        """Unique worker names (daskhpc.cluster.names); the supervisor counts them per node."""
+        return [names.node_worker(node.host, index) for index in range(node.workers)]
+
+    def record_file(self, host: str) -> Path:
+        """Where a node's process records live (daskhpc.cluster.processes)."""
+        return Path(self.cluster_dir) / "procs" / f"{host}.json"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
@@ -102,22 +106,3 @@ class ClusterSpec:
 
 def read_spec(cluster_dir: Path) -> ClusterSpec:
     return ClusterSpec.from_json((cluster_dir / SPEC_FILE).read_text())
-
-
-def write_private(path: Path, content: Union[str, bytes]) -> None:
-    """Write content to path readable only by the user, replacing it atomically.
-
-    The temporary name is random and opened exclusively without following links: the scheduler
-    file may live in a directory others can write, where a planted link must not redirect us.
-    """
-    data = content.encode() if isinstance(content, str) else content
-    temporary = path.with_name(f".{path.name}.{os.urandom(4).hex()}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    descriptor = os.open(temporary, flags, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

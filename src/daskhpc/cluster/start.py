@@ -8,7 +8,6 @@ sees its stdin close and tears everything down; when interrupted, we wait for th
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -19,9 +18,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Optional, Sequence
 
-from daskhpc.cluster import jobqueue, plan
-from daskhpc.cluster.allocation import detect
-from daskhpc.cluster.detach import DetachedChild, fork_detached
+from daskhpc.cluster import jobqueue, messages, plan
+from daskhpc.cluster.batch import detect, with_job_end
+from daskhpc.cluster.detach import spawn_supervisor
 from daskhpc.cluster.launchers import choose, get_launcher
 from daskhpc.cluster.network import is_this_machine
 from daskhpc.cluster.processes import record
@@ -36,7 +35,6 @@ from daskhpc.cluster.state import (
     scheduler_file_owner,
 )
 from daskhpc.cluster.stop import forget, reap_leftovers
-from daskhpc.cluster.walltime import with_job_end
 from daskhpc.doctor.hint import command_line as doctor_command
 from daskhpc.doctor.paths import check_start_paths
 from daskhpc.errors import DaskhpcError
@@ -133,15 +131,6 @@ def _answers(address: str) -> bool:
         return False
 
 
-def supervise(spec: ClusterSpec) -> int:
-    """The detached child: start the node sessions first, then become the cluster's supervisor
-    (importing asyncio and distributed only once the sessions are on their way)."""
-    sessions = get_launcher(spec.launcher, spec).launch()
-    from daskhpc.cluster.supervisor import Supervisor
-
-    return Supervisor(spec, sessions).run()
-
-
 class Interrupted(Exception):
     pass
 
@@ -173,34 +162,35 @@ class Starter:
             raise
         self._activate()
         assert supervisor.stdin is not None
-        supervisor.stdin.write(b"ok\n")
+        supervisor.stdin.write(f"{messages.ACKNOWLEDGE}\n".encode())
         supervisor.stdin.close()
         self._report(ready)
         return 0
 
-    def _spawn(self) -> DetachedChild:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         spec = self.spec
-        supervisor = fork_detached(lambda: supervise(spec), self.log)
+        supervisor = spawn_supervisor(spec.python, spec.pythonpath, Path(spec.cluster_dir),
+                                      self.log)
         item = record(supervisor.pid, "supervisor")
         if item is not None:
             self.state.write_supervisor(item)
         return supervisor
 
-    def _relay(self, supervisor: DetachedChild) -> dict[str, Any]:
+    def _relay(self, supervisor: subprocess.Popen[bytes]) -> dict[str, Any]:
         assert supervisor.stdout is not None
         expected = self.spec.total_workers
         for raw in supervisor.stdout:
-            message = json.loads(raw)
+            message = messages.decode(raw)
             event = message["event"]
-            if event == "progress":
+            if event == messages.PROGRESS:
                 print(f"workers connected: {message['connected']}/{expected}", file=sys.stderr)
-            elif event == "node-failed":
+            elif event == messages.NODE_FAILED:
                 tail = "\n    ".join(message["log"].splitlines()) or "(log is empty)"
                 print(f"node {message['host']} failed; end of its log:\n    {tail}",
                       file=sys.stderr)
-            elif event == "ready":
+            elif event == messages.READY:
                 return dict(message)
-            elif event == "error":
+            elif event == messages.ERROR:
                 self._wait_for_teardown(supervisor)
                 raise DaskhpcError(message["message"], exit_code=1)
         self._wait_for_teardown(supervisor)
@@ -208,13 +198,13 @@ class Starter:
         raise DaskhpcError(f"the cluster's supervisor ended before the cluster was ready: {tail}",
                            exit_code=1)
 
-    def _abandon(self, supervisor: DetachedChild) -> None:
-        """Closing its stdin before "ok" tells the supervisor to tear everything down."""
+    def _abandon(self, supervisor: subprocess.Popen[bytes]) -> None:
+        """Closing its stdin before the acknowledgement tells the supervisor to tear down."""
         if supervisor.stdin is not None:
             supervisor.stdin.close()
         self._wait_for_teardown(supervisor)
 
-    def _wait_for_teardown(self, supervisor: DetachedChild) -> None:
+    def _wait_for_teardown(self, supervisor: subprocess.Popen[bytes]) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second ^C must not leave orphans
         try:
             supervisor.wait(timeout=TEARDOWN_WAIT)
@@ -233,7 +223,8 @@ class Starter:
 
     def _activate(self) -> None:
         if self.spec.tls_dir:
-            from daskhpc.cluster.security import ClusterTLS, set_current
+            from daskhpc.cluster.current_tls import set_current
+            from daskhpc.cluster.security import ClusterTLS
 
             set_current(ClusterTLS(Path(self.spec.tls_dir)))
 

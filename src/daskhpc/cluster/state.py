@@ -21,8 +21,9 @@ from typing import Any, Optional
 
 from daskhpc import paths
 from daskhpc.cluster.processes import ProcessRecord, read_records
-from daskhpc.cluster.spec import SPEC_FILE, ClusterSpec, read_spec, write_private
+from daskhpc.cluster.spec import SPEC_FILE, ClusterSpec, read_spec
 from daskhpc.errors import DaskhpcError
+from daskhpc.files import write_private
 
 SUPERVISOR_FILE = "supervisor.json"
 STATUS_FILE = "status.json"

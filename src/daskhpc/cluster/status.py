@@ -1,7 +1,9 @@
 """dask-cluster-status: workers, threads and memory per node, dashboard, age (--json too).
 
 Reads what the supervisor keeps in the cluster's state directory: no connection to the
-scheduler, no import of distributed, so it answers at once.
+scheduler, no import of distributed, so it answers at once. A cluster whose supervisor is gone
+has no workers (whatever it last wrote), and, as with `systemctl status`, the exit code is then
+NOT_RUNNING.
 """
 
 from __future__ import annotations
@@ -11,40 +13,47 @@ import os
 import time
 from typing import Any
 
+from daskhpc.cluster import jobqueue, names
 from daskhpc.cluster.state import ClusterState, running_clusters, select
 from daskhpc.options import StatusOptions
+from daskhpc.units import format_bytes
+
+NOT_RUNNING = 3  # exit code when a cluster shown is not running (systemctl's)
+_NONE = {"workers": 0, "threads": 0, "memory": 0}
 
 
 def describe(state: ClusterState) -> dict[str, Any]:
     spec = state.spec
-    status = state.status() or {"nodes": {}, "failed": []}
-    nodes = []
-    for node in spec.nodes:
-        seen = status["nodes"].get(node.host, {"workers": 0, "threads": 0, "memory": 0})
-        nodes.append({"host": node.host, "expected_workers": node.workers, **seen})
+    running = state.supervisor_alive()
+    # What a dead supervisor wrote last is no longer true: a dead cluster has no workers.
+    status = (state.status() if running else None) or {"nodes": {}, "failed": [], "lost": []}
+    seen = status["nodes"]
+    nodes = [{"host": node.host, "expected_workers": node.workers,
+              **seen.get(node.host, _NONE)} for node in spec.nodes]
+    # Workers of --jobs batch jobs, one row per job (job<i>: the i-th job id recorded).
+    job_ids = jobqueue.recorded_jobs(state.directory)
+    for index, job_id in enumerate(job_ids):
+        place = names.job_place(index)
+        nodes.append({"host": place, "job_id": job_id, "expected_workers": None,
+                      **seen.get(place, _NONE)})
     return {
         "id": spec.cluster_id,
-        "state": "running" if state.supervisor_alive() else "dead (stop-dask-cluster cleans up)",
+        "running": running,
+        "state": "running" if running else "dead (stop-dask-cluster cleans up)",
         "launcher": spec.launcher,
         "scheduler": spec.scheduler_address,
         "dashboard": spec.dashboard_address,
         "dashboard_jupyterhub": spec.proxied_dashboard(os.environ),
         "scheduler_file": spec.scheduler_file,
+        "logs": f"{spec.cluster_dir}/logs",
         "age_seconds": round(time.time() - spec.created, 1),
         "workers": sum(node["workers"] for node in nodes),
         "threads": sum(node["threads"] for node in nodes),
         "memory": sum(node["memory"] for node in nodes),
         "nodes": nodes,
         "failed_nodes": status["failed"],
+        "lost_nodes": status.get("lost", []),
     }
-
-
-def _size(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if count < 1024 or unit == "TiB":
-            return f"{count:.1f} {unit}" if unit != "B" else f"{count:.0f} B"
-        count /= 1024
-    return str(count)
 
 
 def _age(seconds: float) -> str:
@@ -65,11 +74,18 @@ def render(info: dict[str, Any]) -> str:
     lines.append(f"  scheduler file: {info['scheduler_file']}")
     lines.append(f"  {'node':<24} {'workers':>9} {'threads':>8} {'memory':>12}")
     for node in info["nodes"]:
-        workers = f"{node['workers']}/{node['expected_workers']}"
+        expected = node["expected_workers"]
+        workers = f"{node['workers']}" + ("" if expected is None else f"/{expected}")
         lines.append(f"  {node['host']:<24} {workers:>9} {node['threads']:>8} "
-                     f"{_size(node['memory']):>12}")
+                     f"{format_bytes(node['memory']):>12}")
     lines.append(f"  {'total':<24} {info['workers']:>9} {info['threads']:>8} "
-                 f"{_size(info['memory']):>12}")
+                 f"{format_bytes(info['memory']):>12}")
+    if info["failed_nodes"]:
+        lost = set(info["lost_nodes"])
+        named = [f"{host} (unreachable)" if host in lost else host
+                 for host in info["failed_nodes"]]
+        lines.append(f"  failed nodes:   {', '.join(named)}: no workers there; logs in "
+                     f"{info['logs']}")
     return "\n".join(lines)
 
 
@@ -82,4 +98,4 @@ def run(options: StatusOptions) -> int:
         print("no cluster is running")
     else:
         print("\n\n".join(render(info) for info in infos))
-    return 0
+    return 0 if all(info["running"] for info in infos) else NOT_RUNNING

@@ -33,10 +33,22 @@ def run(options: StopOptions) -> int:
     for state in targets:
         started = time.monotonic()
         reaped = stop_cluster(state)
+        lost = lost_nodes(state)
         extra = f"; {reaped} leftover process(es) ended" if reaped else ""
+        checked = len(state.spec.nodes) - len(lost)
         print(f"stopped cluster {state.cluster_id} in {time.monotonic() - started:.1f} s"
-              f"; no process of it is left on its {len(state.spec.nodes)} node(s){extra}")
+              f"; no process of it is left on its {checked} node(s){extra}")
+        if lost:
+            print(f"not checked: {', '.join(lost)}, lost while the cluster ran (unreachable); "
+                  f"its workers exit by themselves {state.spec.death_timeout:g} s after losing "
+                  "the scheduler")
     return 0
+
+
+def lost_nodes(state: ClusterState) -> list[str]:
+    """Nodes the supervisor found unreachable (daskhpc.cluster.supervisor): not checked."""
+    lost: list[str] = (state.status() or {}).get("lost", [])
+    return lost
 
 
 def stop_cluster(state: ClusterState) -> int:
@@ -70,8 +82,9 @@ def end_supervisor(supervisor: ProcessRecord) -> None:
 
 def reap_leftovers(state: ClusterState) -> int:
     """Reap every node whose agent did not verify its own end; return how many were alive."""
+    lost = lost_nodes(state)
     pending = {host: records for host, (records, finished) in state.node_records().items()
-               if not finished and records}
+               if not finished and records and host not in lost}
     if not pending:
         return 0
     here = socket.gethostname()
@@ -81,7 +94,7 @@ def reap_leftovers(state: ClusterState) -> int:
         records = pending[host]
         if all(item.host == here for item in records):
             return len(reap(records))
-        record_file = Path(state.spec.cluster_dir) / "procs" / f"{host}.json"
+        record_file = state.spec.record_file(host)
         argv = [state.spec.python, "-m", "daskhpc.cluster.reap", str(record_file)]
         result = launcher.run_on_node(host, argv)
         if result.returncode != 0:
@@ -98,7 +111,8 @@ def reap_leftovers(state: ClusterState) -> int:
 def forget(state: ClusterState) -> None:
     """The cluster is gone: its scheduler file and the client TLS pointer go with it."""
     if state.spec.tls_dir:
-        from daskhpc.cluster.security import ClusterTLS, clear_current
+        from daskhpc.cluster.current_tls import clear_current
+        from daskhpc.cluster.security import ClusterTLS
 
         clear_current(ClusterTLS(Path(state.spec.tls_dir)))
     remove_scheduler_file(state.spec)

@@ -1,13 +1,15 @@
 """The supervisor: one detached process per cluster that owns all of it.
 
-start-dask-cluster forks it into a new session (daskhpc.cluster.detach), which starts the node
-sessions FIRST (ssh handshakes overlap with importing distributed; workers retry until the
-scheduler answers) and hands them over. The supervisor runs the Scheduler in-process (its
-dashboard is attached once the workers are connected: daskhpc.cluster.dashboard), reports
-progress and readiness to the start command as JSON lines on stdout, and waits for its "ok" on
-stdin. If the start command goes away before that (EOF), or on SIGTERM/SIGINT/SIGHUP later, it
-shuts down in order: close the scheduler (workers leave), ask every node session to stop, wait
-until each node agent has verified its processes are gone, remove the scheduler file.
+start-dask-cluster starts it as a fresh interpreter in a new session (daskhpc.cluster.detach),
+which starts the node sessions FIRST (ssh handshakes overlap with importing distributed; workers
+retry until the scheduler answers) and hands them over. The supervisor runs the Scheduler
+in-process (its dashboard is attached once the workers are connected: daskhpc.cluster.dashboard),
+reports progress and readiness to the start command (daskhpc.cluster.messages), and waits for
+its acknowledgement. If the start command goes away before that (EOF), or on
+SIGTERM/SIGINT/SIGHUP later, it shuts down in order: close the scheduler (workers leave), ask
+every node session to stop, wait until each node agent has verified its processes are gone,
+remove the scheduler file. A node whose session ends while the cluster runs (lost) has its
+workers removed from the scheduler at once and is named in status.json.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
-from daskhpc.cluster import logs
+from daskhpc.cluster import logs, messages, names
 from daskhpc.cluster.launchers.base import NodeSession
-from daskhpc.cluster.spec import ClusterSpec, write_private
+from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.cluster.state import ClusterState, remove_scheduler_file
+from daskhpc.files import write_private
 
 SESSION_STOP_TIMEOUT = 15.0  # seconds for node sessions to end after "stop" before SIGTERM
 
@@ -43,6 +46,7 @@ class Supervisor:
         self.state = ClusterState(Path(spec.cluster_dir))
         self.sessions = sessions
         self.failed: set[str] = set()
+        self.lost: set[str] = set()  # failed and unreachable: nothing there can be checked
         self.stop = threading.Event()  # set from signal handlers and the stdin thread
         self.acknowledged = threading.Event()
         self._messages = sys.stdout
@@ -52,14 +56,14 @@ class Supervisor:
         if self.acknowledged.is_set():
             return
         try:
-            self._messages.write(json.dumps({"event": event, **data}) + "\n")
+            self._messages.write(messages.encode(event, **data))
             self._messages.flush()
         except (BrokenPipeError, ValueError):
             self.stop.set()
 
     def _read_start_command(self) -> None:
         for line in sys.stdin:
-            if line.strip() == "ok":
+            if line.strip() == messages.ACKNOWLEDGE:
                 self.acknowledged.set()
         if not self.acknowledged.is_set():
             self.stop.set()  # the start command died (or was interrupted) before readiness
@@ -122,7 +126,7 @@ class Supervisor:
             connected = self._per_host(scheduler)
             count = sum(connected.values())
             if count != reported:
-                self.tell("progress", connected=count, expected=self.spec.total_workers)
+                self.tell(messages.PROGRESS, connected=count, expected=self.spec.total_workers)
                 reported = count
             self._note_failed_sessions(connected)
             waiting_for = [node for node in self.spec.nodes
@@ -137,15 +141,16 @@ class Supervisor:
                    if self._per_host(scheduler)[node.host] < node.workers]
         if count < self.spec.min_workers or count == 0:
             timed_out = time.monotonic() > deadline
-            self.tell("error", message=self._shortfall(count, missing, timed_out))
+            self.tell(messages.ERROR, message=self._shortfall(count, missing, timed_out))
             return 1
         try:
             self._write_scheduler_file(scheduler)
         except OSError as error:
-            self.tell("error", message=f"cannot write the scheduler file "
+            self.tell(messages.ERROR, message=f"cannot write the scheduler file "
                                        f"{self.spec.scheduler_file} ({error.strerror})")
             return 1
-        self.tell("ready", connected=count, expected=self.spec.total_workers, missing=missing)
+        self.tell(messages.READY, connected=count, expected=self.spec.total_workers,
+                  missing=missing)
         await asyncio.get_running_loop().run_in_executor(None, self._wait_for_answer)
         return 0 if self.acknowledged.is_set() else 1
 
@@ -164,6 +169,7 @@ class Supervisor:
                 # Every node session is over (the batch job ended, workers retired at the
                 # walltime, nodes lost): no worker can come back, so the scheduler goes too.
                 return
+            await self._drop_lost_nodes(scheduler)
             status = self._status(scheduler)
             if status != last:
                 self.state.write_status(status)
@@ -176,10 +182,10 @@ class Supervisor:
 
     # -- what the scheduler sees ------------------------------------------------------------------
     def _per_host(self, scheduler: Any) -> Counter[str]:
-        """Connected workers per node, from the names the agents gave them (host-index)."""
+        """Connected workers per node, from the names the agents gave them."""
         counts: Counter[str] = Counter({node.host: 0 for node in self.spec.nodes})
         for worker in scheduler.workers.values():
-            host = str(worker.name).rsplit("-", 1)[0]
+            host = names.place(str(worker.name), self.spec.cluster_id)
             if host in counts:
                 counts[host] += 1
         return counts
@@ -189,12 +195,31 @@ class Supervisor:
             node.host: {"workers": 0, "threads": 0, "memory": 0} for node in self.spec.nodes
         }
         for worker in scheduler.workers.values():
-            host = str(worker.name).rsplit("-", 1)[0]
-            entry = nodes.setdefault(host, {"workers": 0, "threads": 0, "memory": 0})
+            place = names.place(str(worker.name), self.spec.cluster_id)
+            entry = nodes.setdefault(place, {"workers": 0, "threads": 0, "memory": 0})
             entry["workers"] += 1
             entry["threads"] += worker.nthreads
             entry["memory"] += worker.memory_limit or 0
-        return {"nodes": nodes, "failed": sorted(self.failed)}
+        return {"nodes": nodes, "failed": sorted(self.failed), "lost": sorted(self.lost)}
+
+    async def _drop_lost_nodes(self, scheduler: Any) -> None:
+        """A node whose session ended while the cluster runs is lost: ssh gave up on it (no
+        answer to its keepalives: power loss, a pulled cable) or its agent ended. Its workers
+        are removed from the scheduler at once, so their tasks move to the other nodes now
+        instead of after the scheduler's worker timeout, and status names the node."""
+        for session in self.sessions:
+            ended = set(session.hosts) - self.failed
+            if not ended or session.process.poll() is None:
+                continue
+            self.failed |= ended
+            if await asyncio.get_running_loop().run_in_executor(None, session.unreachable):
+                self.lost |= ended
+            log(f"node session of {', '.join(sorted(ended))} ended (exit "
+                f"{session.process.returncode}); removing its workers: {session.log_tail(1)}")
+            for address, worker in list(scheduler.workers.items()):
+                if names.place(str(worker.name), self.spec.cluster_id) in ended:
+                    await scheduler.remove_worker(address, stimulus_id="daskhpc-node-lost",
+                                                  close=False)
 
     def _note_failed_sessions(self, connected: Counter[str]) -> None:
         for session in self.sessions:
@@ -203,7 +228,7 @@ class Supervisor:
             for host in session.hosts:
                 if host not in self.failed and connected[host] < self.spec.node(host).workers:
                     self.failed.add(host)
-                    self.tell("node-failed", host=host, log=session.log_tail())
+                    self.tell(messages.NODE_FAILED, host=host, log=session.log_tail())
 
     def _shortfall(self, count: int, missing: list[str], timed_out: bool) -> str:
         where = ", ".join(missing) or "none"

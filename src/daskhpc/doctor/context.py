@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from daskhpc.cluster.allocation import Allocation, detect
+from daskhpc.cluster.batch import detect, with_job_end
+from daskhpc.cluster.batch.base import Allocation
 from daskhpc.cluster.launchers import choose, get_launcher
 from daskhpc.cluster.launchers.base import Launcher
-from daskhpc.cluster.walltime import with_job_end
 from daskhpc.doctor.probing import NodeReport, probe_nodes, reaching_spec
 from daskhpc.errors import DaskhpcError
 from daskhpc.options import StartOptions

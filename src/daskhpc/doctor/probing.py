@@ -24,10 +24,11 @@ import psutil
 
 import daskhpc
 from daskhpc import paths
-from daskhpc.cluster.allocation import Allocation
+from daskhpc.cluster.batch.base import Allocation
 from daskhpc.cluster.launchers.base import Launcher
 from daskhpc.cluster.network import is_this_machine
-from daskhpc.cluster.spec import ClusterSpec, NodeSpec, write_private
+from daskhpc.cluster.spec import ClusterSpec, NodeSpec
+from daskhpc.files import write_private
 
 PROBE_MODULE = "daskhpc.doctor.probe"
 CONNECT_TIMEOUT = 3.0  # seconds a probe waits for a TCP connection back to this node

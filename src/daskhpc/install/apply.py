@@ -12,13 +12,14 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
 from daskhpc import client_config, paths
 from daskhpc.errors import DaskhpcError
+from daskhpc.files import swap_link, write_atomic
+from daskhpc.install import generated
 from daskhpc.install.backends import conda, venv
 from daskhpc.install.options import InstallOptions
 from daskhpc.install.plan import State, Step, inputs_digest, package_digest
@@ -28,12 +29,7 @@ from daskhpc.manifest import EnvRecord, Manifest
 BUILD_MARKER = ".daskhpc-build.json"  # written last: its presence means the build is complete
 RETRY_HINT = "the previous install is unchanged; fix the cause and run setup-dask.sh again"
 
-WRITE_KERNEL_SPEC = (
-    "import json, sys\n"
-    "from ipykernel.kernelspec import write_kernel_spec\n"
-    "write_kernel_spec(sys.argv[1], overrides=json.loads(sys.argv[2]))\n"
-)
-ENSURE_CLIENT_TLS = "from daskhpc.cluster.security import ensure_current; ensure_current()"
+ENSURE_CLIENT_TLS = "from daskhpc.cluster.current_tls import ensure_current; ensure_current()"
 MAKE_TLS_IN = ("import sys, pathlib; from daskhpc.cluster.security import create_cluster_tls; "
                "create_cluster_tls(pathlib.Path(sys.argv[1]))")
 
@@ -129,8 +125,7 @@ class Installer:
                 spec = json.loads((Path(step.path) / "kernel.json").read_text())
             except (OSError, ValueError):
                 return False
-            wanted = json.loads(step.content)
-            return all(spec.get(key) == value for key, value in wanted.items())
+            return bool(spec == json.loads(step.content))
         if step.kind == "client-tls":
             return Path(step.path).exists()
         if step.kind == "shared-client-tls":
@@ -240,9 +235,7 @@ class Installer:
         self.manifest.record("env-link", link)
         temporary = link.with_name(f".daskhpc-switch-{link.name}-{os.getpid()}")
         self.manifest.record("file", temporary)
-        temporary.unlink(missing_ok=True)
-        temporary.symlink_to(build, target_is_directory=True)
-        os.replace(temporary, link)  # atomic: users see the old build or the new, never half
+        swap_link(link, build, temporary)  # users see the old build or the new, never half
         self.manifest.forget("file", temporary)
 
     def _step_package(self, step: Step) -> None:
@@ -262,10 +255,7 @@ class Installer:
         else:
             self.ensure_dir(path.parent)
             self.manifest.record("file", path)
-        temporary = path.with_name(f".{path.name}.daskhpc-tmp")
-        temporary.write_text(step.content)
-        temporary.chmod(step.mode)
-        os.replace(temporary, path)
+        write_atomic(path, step.content, step.mode)
 
     def _step_client_tls(self, step: Step) -> None:
         self.ensure_dir(Path(step.path).parent)
@@ -288,10 +278,9 @@ class Installer:
         temporary = kernel_dir.with_name(f".{kernel_dir.name}.daskhpc-tmp")
         self.manifest.record("tree", temporary)
         shutil.rmtree(temporary, ignore_errors=True)
-        # IPython makes ~/.ipython on import: keep it out of the user's home (not ours to leave).
-        with tempfile.TemporaryDirectory() as ipython_dir:
-            self.run([str(self.options.env_python), "-c", WRITE_KERNEL_SPEC, str(temporary),
-                      step.content], "registering the Jupyter kernel", IPYTHONDIR=ipython_dir)
+        # The template's other files (the logo) as they are, kernel.json filled in.
+        shutil.copytree(self.options.repo.joinpath(*generated.KERNEL_TEMPLATE), temporary)
+        (temporary / "kernel.json").write_text(step.content)
         if self.options.system:
             make_shared_read_only(temporary)
         shutil.rmtree(kernel_dir, ignore_errors=True)  # ours (checked before starting)

@@ -3,6 +3,7 @@ modulefiles. Pure functions of the options, so tests can check them and re-runs 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from daskhpc import __version__
@@ -65,15 +66,16 @@ c.ServerProxy.host_allowlist = allowed  # noqa: F821 (c is given by Jupyter)
 """
 
 
-def kernel_overrides(env_link: Path, display_name: str) -> dict[str, object]:
-    """What kernel.json says beyond ipykernel's defaults: the env's Python by its stable path
-    and the env's bin first on PATH (jupyter_client >= 7 expands ${PATH})."""
-    return {
-        "argv": [str(env_link / "bin" / "python"), "-m", "ipykernel_launcher",
-                 "-f", "{connection_file}"],
-        "display_name": display_name,
-        "env": {"PATH": f"{env_link / 'bin'}:${{PATH}}"},
-    }
+KERNEL_TEMPLATE = ("kernels", "dask")  # in the checkout: kernel.json and the logo
+
+
+def kernel_json(repo: Path, env_link: Path, display_name: str) -> str:
+    """kernels/dask/kernel.json filled in: the env's Python by its stable path (the link, never
+    a build) and the env's bin first on PATH (jupyter_client >= 7 expands ${PATH})."""
+    template = repo.joinpath(*KERNEL_TEMPLATE, "kernel.json").read_text()
+    for placeholder, value in (("@ENV@", str(env_link)), ("@DISPLAY_NAME@", display_name)):
+        template = template.replace(placeholder, json.dumps(value)[1:-1])  # JSON-escaped
+    return template
 
 
 def lmod_modulefile(bin_dir: Path, jupyter_data_dir: Path, prefix: Path, version: str) -> str:

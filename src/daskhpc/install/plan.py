@@ -4,7 +4,6 @@ plan can be printed (--dry-run), tested, and applied step by step (install/apply
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -33,7 +32,7 @@ class Step:
     kind: str  # uv | env | package | file | client-tls | shared-client-tls | kernel | rc-line
     summary: str
     path: str = ""
-    content: str = ""  # file: the text; kernel: the kernel.json overrides as JSON
+    content: str = ""  # file: the text; kernel: its kernel.json
     mode: int = 0o644
 
 
@@ -91,10 +90,10 @@ def make_plan(options: InstallOptions, state: State, wrapper_template: str) -> l
     else:
         steps.append(Step("client-tls", "make placeholder client certificates for kernels",
                           str(paths.current_tls_link())))
-    overrides = generated.kernel_overrides(options.env_link, options.display_name)
     steps.append(Step("kernel", f"register the Jupyter kernel {options.display_name!r} in "
                                 f"{options.kernel_dir}", str(options.kernel_dir),
-                      json.dumps(overrides, sort_keys=True)))
+                      generated.kernel_json(options.repo, options.env_link,
+                                            options.display_name)))
     for command, program in generated.wrapper_names().items():
         path = options.bin_dir / program
         text = generated.wrapper_text(wrapper_template, command, options.env_python)

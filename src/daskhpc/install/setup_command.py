@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from daskhpc import __version__, manifest
+from daskhpc import __version__, manifest, paths
 from daskhpc.errors import DaskhpcError
 from daskhpc.install import apply, plan
 from daskhpc.install.backends import venv
@@ -86,17 +86,31 @@ def _confirm() -> None:
 
 
 def _path_advice(options: InstallOptions) -> None:
-    on_path = str(options.bin_dir) in os.environ.get("PATH", "").split(os.pathsep)
+    """Setup's last lines: exactly what to type to use the commands now.
+
+    A shell started before setup does not find a new ~/bin: Debian's ~/.profile puts it on PATH
+    only if it existed at login (and --add-to-path's ~/.bashrc line counts only in new shells).
+    """
     if options.system:
         if options.modulefiles_dir:
             print(f"Users: module use {options.modulefiles_dir}; module load daskhpc")
         else:
             print(f"Users: add {options.bin_dir} to PATH (or pass --modulefiles-dir)")
-    elif options.rc_file is not None:
-        print(f"{options.bin_dir} is on PATH in new shells ({options.rc_file}).")
-    elif not on_path:
-        print(f"warning: {options.bin_dir} is not on your PATH: run the wrappers by full path, "
-              "or re-run with --add-to-path", file=sys.stderr)
+        return
+    if str(options.bin_dir) in os.environ.get("PATH", "").split(os.pathsep):
+        print("Next: start-dask-cluster")
+        return
+    print(f"{options.bin_dir} is not on this shell's PATH yet. To use the commands now, type:")
+    print(f'    export PATH="{options.bin_dir}:$PATH"')
+    if options.rc_file is not None:
+        print(f"New shells find them through {options.rc_file} (--add-to-path).")
+    elif options.bin_dir == paths.default_bin_dir():
+        print("or open a new terminal: a login shell adds ~/bin once it exists (re-run with "
+              "--add-to-path to add it in ~/.bashrc for every shell).")
+    else:
+        print("New shells need that line too: add it to ~/.bashrc, or re-run setup with "
+              "--add-to-path.")
+    print("Then: start-dask-cluster")
 
 
 def run(asked: SetupOptions) -> int:

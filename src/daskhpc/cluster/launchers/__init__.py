@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 from typing import TYPE_CHECKING, Mapping
 
 from daskhpc.errors import DaskhpcError
 
 if TYPE_CHECKING:
-    from daskhpc.cluster.allocation import Allocation
+    from daskhpc.cluster.batch.base import Allocation
     from daskhpc.cluster.launchers.base import Launcher
     from daskhpc.cluster.spec import ClusterSpec
 
@@ -31,7 +30,8 @@ def choose(requested: str, allocation: Allocation,
     """The launcher to use and why (printed to the user).
 
     auto: a site or user setting DASKHPC_LAUNCHER wins (e.g. mpi where MPI is the only way onto
-    the nodes); inside a Slurm job, srun; other allocations, ssh; none, this machine only.
+    the nodes); then the batch system's preference (inside a Slurm job, srun); other
+    allocations, ssh; none, this machine only.
     """
     if requested != "auto":
         return requested, "asked for with --launcher"
@@ -41,8 +41,12 @@ def choose(requested: str, allocation: Allocation,
             raise DaskhpcError(f"DASKHPC_LAUNCHER={setting!r} is not a launcher; use one of "
                                f"{', '.join(LAUNCHERS)} (or unset it)")
         return setting, "set by DASKHPC_LAUNCHER (site or user setting)"
-    if allocation.kind == "slurm" and environ.get("SLURM_JOB_ID") and shutil.which("srun"):
-        return "srun", f"inside Slurm job {environ['SLURM_JOB_ID']}: one srun step on its nodes"
+    from daskhpc.cluster import batch
+
+    system = batch.by_name(allocation.kind)
+    preferred = system.launcher(environ) if system is not None else None
+    if preferred is not None:
+        return preferred
     if allocation.kind == "none":
         return "local", "no allocation found: this machine only"
     return "ssh", f"{allocation.kind} allocation of {len(allocation.nodes)} node(s)"
@@ -54,13 +58,6 @@ def get_launcher(name: str, spec: ClusterSpec) -> Launcher:
     except KeyError:
         known = ", ".join(LAUNCHERS)
         raise DaskhpcError(f"unknown launcher {name!r}; use one of {known}") from None
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name:
-            raise
-        raise DaskhpcError(
-            f"the {name} launcher is not available in this version; use --launcher ssh"
-        ) from None
+    module = importlib.import_module(module_name)
     launcher: Launcher = getattr(module, class_name)(spec)
     return launcher

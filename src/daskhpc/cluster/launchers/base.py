@@ -31,7 +31,7 @@ import subprocess
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from daskhpc.cluster.processes import die_with_parent
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
@@ -58,6 +58,11 @@ class NodeSession:
         except (BrokenPipeError, ValueError):
             pass
 
+    def unreachable(self) -> bool:
+        """Whether the session ended because its node could not be reached any more (then
+        nothing on that node can be checked from here)."""
+        return False
+
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -71,8 +76,6 @@ class NodeSession:
 
 
 class Launcher(ABC):
-    name: ClassVar[str]
-
     def __init__(self, spec: ClusterSpec) -> None:
         self.spec = spec
         self.cluster_dir = Path(spec.cluster_dir)

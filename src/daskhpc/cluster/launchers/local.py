@@ -10,8 +10,6 @@ from daskhpc.errors import DaskhpcError
 
 
 class LocalLauncher(Launcher):
-    name = "local"
-
     def launch(self) -> list[NodeSession]:
         return [self.launch_here(node.host) for node in self.spec.nodes]
 

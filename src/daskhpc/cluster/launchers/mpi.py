@@ -61,8 +61,6 @@ class MpiSession(NodeSession):
 
 
 class MpiLauncher(Launcher):
-    name = "mpi"
-
     def __init__(self, spec: ClusterSpec) -> None:
         super().__init__(spec)
         self.mpirun = find_mpirun()  # at start: no MPI is a clear error before anything runs

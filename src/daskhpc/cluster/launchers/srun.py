@@ -32,8 +32,6 @@ def _job_id() -> str:
 
 
 class SrunLauncher(Launcher):
-    name = "srun"
-
     def __init__(self, spec: ClusterSpec) -> None:
         super().__init__(spec)
         # Checked when the cluster is planned, so outside a job nothing starts; stop's checks

@@ -18,7 +18,12 @@ from daskhpc.cluster.launchers.base import NodeSession
 from daskhpc.cluster.launchers.local import LocalLauncher
 from daskhpc.errors import DaskhpcError
 
-SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR"]
+# ServerAlive*: a node that vanishes without closing its connections (power loss, a pulled
+# cable) is given up after 3 unanswered keepalives 3 s apart; without them its session would
+# hang forever, and the node's workers with the scheduler until their heartbeats time out.
+SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+               "-o", "ServerAliveInterval=3", "-o", "ServerAliveCountMax=3"]
+SSH_FAILED = 255  # ssh's own exit code when the connection failed (vs the remote command's)
 
 
 def ssh_command() -> list[str]:
@@ -32,9 +37,21 @@ def ssh_command() -> list[str]:
     return command
 
 
-class SshLauncher(LocalLauncher):
-    name = "ssh"
+class SshSession(NodeSession):
+    def unreachable(self) -> bool:
+        """ssh's own failure code alone does not tell (a remote command killed by a signal
+        ends the same way): a fresh connection does, within a few seconds."""
+        if self.process.poll() != SSH_FAILED:
+            return False
+        probe = [*ssh_command(), "-o", "ConnectTimeout=3", *SSH_OPTIONS, self.hosts[0], "true"]
+        try:
+            return subprocess.run(probe, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=10).returncode == SSH_FAILED
+        except subprocess.TimeoutExpired:
+            return True
 
+
+class SshLauncher(LocalLauncher):
     def launch(self) -> list[NodeSession]:
         sessions = []
         for node in self.spec.nodes:
@@ -44,7 +61,7 @@ class SshLauncher(LocalLauncher):
                 log = self.log_path(node.host)
                 remote = self.remote_command(self.agent_argv(node))
                 argv = [*ssh_command(), "-tt", *SSH_OPTIONS, node.host, remote]
-                sessions.append(NodeSession((node.host,), self.spawn(argv, log), log))
+                sessions.append(SshSession((node.host,), self.spawn(argv, log), log))
         return sessions
 
     def run_on_node(self, host: str, argv: Sequence[str],

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Optional
 
-from daskhpc.cluster.allocation import Node
-from daskhpc.cluster.plan import format_bytes, node_spec, parse_memory
+from daskhpc.cluster.batch.base import Node
+from daskhpc.cluster.plan import node_spec, parse_memory
 from daskhpc.cluster.spec import NodeSpec
 from daskhpc.doctor.context import Context
 from daskhpc.doctor.findings import Finding, ok, problem
 from daskhpc.errors import DaskhpcError
 from daskhpc.options import StartOptions
+from daskhpc.units import format_bytes
 
 CHECK = "memory"
 

@@ -3,9 +3,9 @@ FUSE, per the node's mount table), can be created and has room, on every node.""
 
 from __future__ import annotations
 
-from daskhpc.cluster.plan import format_bytes
 from daskhpc.doctor.context import Context
 from daskhpc.doctor.findings import Finding, ok, problem, warning
+from daskhpc.units import format_bytes
 
 CHECK = "scratch"
 LOW_SPACE = 2**30  # bytes free below which spilling workers soon fill the disk

@@ -1,0 +1,26 @@
+"""What the start command and the supervisor say to each other, both sides from here.
+
+Supervisor -> start command: one JSON object per line on the supervisor's stdout, its "event"
+one of the names below. Start command -> supervisor: the line ACKNOWLEDGE on its stdin once the
+start command has taken the cluster over; its stdin closing before that means "tear it down".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PROGRESS = "progress"  # connected, expected
+NODE_FAILED = "node-failed"  # host, log (the end of the node session's log)
+READY = "ready"  # connected, expected, missing (hosts short of workers)
+ERROR = "error"  # message (the cluster could not start; it is being torn down)
+ACKNOWLEDGE = "ok"
+
+
+def encode(event: str, **data: Any) -> str:
+    return json.dumps({"event": event, **data}) + "\n"
+
+
+def decode(line: bytes | str) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(line)
+    return message
