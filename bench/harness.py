@@ -10,11 +10,13 @@ node's cgroup, so a node's cgroup is what that node would spend on a real cluste
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +34,7 @@ from testbed.slurm import SlurmBed  # noqa: E402
 from testbed.slurm import missing_requirements as slurm_missing  # noqa: E402
 
 PYTHON = str(REPO / ".venv" / "bin" / "python")
+CLONE_NEWNET = 0x40000000
 SLURM_GROUP = "slurm"  # controller, munged and allocations: counted, but no node's own work
 
 
@@ -227,16 +230,42 @@ class Bed:
             self.groups.close()
 
 
-def wait_for_dashboard(url: str, timeout: float = 60.0) -> None:
+def wait_for_dashboard(url: str, netns: str, timeout: float = 60.0) -> None:
     """Until the dashboard page answers 200 (our scheduler serves a 503 "starting" page first;
-    others may refuse connections until their HTTP server listens)."""
+    others may refuse connections until their HTTP server listens), asked from inside the
+    network namespace `netns` (a scheduler whose workers are all local listens on loopback)."""
+    failure: list[BaseException] = []
+
+    def poll() -> None:
+        try:
+            enter_netns(netns)
+            poll_dashboard(url, timeout)
+        except BaseException as error:
+            failure.append(error)
+
+    # A thread: setns() moves only the calling thread into the namespace.
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+def enter_netns(name: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(f"/run/netns/{name}") as handle:
+        if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name} failed")
+
+
+def poll_dashboard(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=10) as response:
                 if response.status == 200:
                     return
-        except (urllib.error.URLError, ConnectionError) as error:
+        except (urllib.error.URLError, OSError) as error:  # refused, reset, timed out
             if time.monotonic() > deadline:
                 raise RuntimeError(f"dashboard {url} did not answer: {error}") from None
         time.sleep(0.02)

@@ -121,6 +121,7 @@ class Timing:
     def __init__(self, bed: Bed, place: Node) -> None:
         self.bed = bed
         self.place = place.hostname
+        self.netns = place.netns
         self.cpu0 = bed.cpu()
         self.head0 = bed.cpu(self.place)
         self.t0 = time.monotonic()
@@ -144,7 +145,7 @@ class Timing:
         self.parts = {key: round(value, 3) for key, value in parts.items()}
 
     def dashboard(self, url: str) -> None:
-        wait_for_dashboard(url)
+        wait_for_dashboard(url, self.netns)
         self.values["dashboard"] = time.monotonic() - self.t0
 
     def stopping(self) -> None:
@@ -196,6 +197,14 @@ def daskhpc(bed: Bed, place: Node, env: dict[str, str], *options: str) -> Measur
 def ssh_launcher(bed: Bed, place: Node, home: Path, *options: str) -> Measurement:
     return daskhpc(bed, place, bed.env(home), "--launcher", "ssh",
                    "--hostfile", str(hostfile(bed, home)), *options)
+
+
+def ssh_launcher_sntrup(bed: Bed, place: Node, home: Path) -> Measurement:
+    """The ssh launcher with OpenSSH 9.2's own preferred key exchange (sntrup761x25519), as
+    before the launcher preferred curve25519: the first -o given wins over the launcher's."""
+    kex = "sntrup761x25519-sha512@openssh.com,curve25519-sha256"
+    env = bed.env(home, DASKHPC_SSH=f"{bed.net.ssh_command} -o KexAlgorithms={kex}")
+    return daskhpc(bed, place, env, "--launcher", "ssh", "--hostfile", str(hostfile(bed, home)))
 
 
 def mpi_launcher(bed: Bed, place: Node, home: Path, *options: str) -> Measurement:
@@ -294,24 +303,23 @@ def allocation(bed: Bed, place: Node, home: Path) -> Iterator[dict[str, str]]:
     not timed (it is Slurm's work, the same for every tool)."""
     assert bed.slurm is not None
     env_file = home / "allocation.env"
-    hold = 'env > "$0.part" && mv "$0.part" "$0" && exec sleep 100000'
+    # The job's shell holds the allocation until its stdin closes.
+    hold = 'env > "$0.part" && mv "$0.part" "$0" && exec cat >/dev/null'
     holder = bed.popen(place, ["salloc", f"--nodes={bed.count}", "sh", "-c", hold,
                                str(env_file)], bed.env(home), group=SLURM_GROUP,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    variables: dict[str, str] = {}
+                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while not env_file.exists():
             if holder.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"salloc --nodes={bed.count} gave no allocation")
             time.sleep(0.05)
-        variables = dict(line.split("=", 1) for line in env_file.read_text().splitlines()
-                         if line.startswith("SLURM_") and "=" in line)
-        yield variables
+        yield dict(line.split("=", 1) for line in env_file.read_text().splitlines()
+                   if line.startswith("SLURM_") and "=" in line)
     finally:
-        job = variables.get("SLURM_JOB_ID")
-        if job:
-            subprocess.run(["scancel", job], env=bed.slurm.env, capture_output=True)
+        assert holder.stdin is not None
+        holder.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             holder.wait(timeout=60)
         if holder.poll() is None:
@@ -328,4 +336,6 @@ VARIANTS: dict[str, Variant] = {
     "sshcluster": sshcluster,
     "dask-mpi": dask_mpi,
     "slurmrunner": slurm_runner,
+    "ssh-sntrup": ssh_launcher_sntrup,  # only on request: the key-exchange comparison
 }
+DEFAULT = ("ssh", "srun", "mpi", "sshcluster", "dask-mpi", "slurmrunner")
