@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -119,7 +120,7 @@ def test_start_refuses_bad_paths_up_front(tmp_path: Path, option: str, value: st
         check_start_paths(Path("/proc/nope/x.json"), None, True)
     with pytest.raises(DaskhpcError):
         check_start_paths(tmp_path / "x.json", "/proc/nope", True)
-    assert time.monotonic() - began < 0.1
+    assert time.monotonic() - began < 0.5  # milliseconds on a quiet machine
 
 
 def test_doctor_alone_on_this_machine(tmp_path: Path) -> None:
@@ -163,7 +164,8 @@ def test_jupyter_server_proxy_missing_from_the_servers_environment(tmp_path: Pat
     assert result.returncode == 1
     [line] = lines(result, "problem")
     assert line.startswith(f"problem  dashboard:         jupyter-server-proxy is not in the "
-                           f"Jupyter server's environment ({system_python})")
+                           f"Jupyter server's environment ({system_python}); it is in this "
+                           "one, the kernel's, where it does nothing")
     assert f"fix: {system_python} -m pip install jupyter-server-proxy" in line
 
 
@@ -189,6 +191,18 @@ def test_http_proxy_without_no_proxy_for_the_nodes(tmp_path: Path) -> None:
     covered = doctor_under_jupyterhub(tmp_path, sys.executable, http_proxy="http://proxy:3128",
                                       no_proxy=f"login1,{socket.gethostname()}")
     assert "http_proxy is set" not in covered.stdout
+
+
+def test_low_open_file_limit(tmp_path: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(REPO / "src")}
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "daskhpc", "doctor", "--launcher", "local"], env=env,
+        capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (200, hard)))
+    assert result.returncode == 0  # a warning: small clusters still start
+    assert ("warning  limits:            open-file limit 200 here, the scheduler needs about 258 "
+            "for 1 workers  fix: ulimit -n 258 before starting") in result.stdout
 
 
 def test_the_doctor_line_repeats_what_start_was_asked() -> None:
