@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from kernel_session import KernelSession, run_command
 from testbed.install import DaskInstall, user_environment
-from testbed.nodes import NodeBed
+from testbed.nodes import Node, NodeBed
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,18 @@ class PythonUser:
     def hostfile(self) -> Path:
         return self.home / "hostfile"
 
+    @property
+    def node(self) -> Node:
+        """Where the user's kernel (or Jupyter server) runs: node1 of the allocation."""
+        return self.bed.nodes[0]
+
     def kernel(self) -> KernelSession:
-        return KernelSession(self.install, self.env)
+        return KernelSession(self.install, self.env, self.node, self.home / "kernels")
 
     def command(self, program: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """start-dask-cluster, stop-dask-cluster, dask-cluster-status as this user."""
-        return run_command(self.env, [str(self.install.wrapper(program)), *args])
+        """start-dask-cluster, stop-dask-cluster, dask-cluster-status as this user, on node1."""
+        return run_command(self.env, self.node.command([str(self.install.wrapper(program)),
+                                                        *args]))
 
     def status(self) -> list[dict[str, Any]]:
         result = self.command("dask-cluster-status", "--all", "--json")
@@ -46,10 +52,11 @@ class PythonUser:
     def cluster_dirs(self) -> list[Path]:
         return sorted((self.home / ".local" / "state" / "daskhpc" / "clusters").glob("*-*"))
 
-    def processes(self) -> dict[str, list[str]]:
-        """The environment's processes left on the nodes, by node (none expected)."""
-        return {host: found for host, found in self.bed.processes(str(self.install.prefix))
-                .items() if found}
+    def processes(self, kernel: int = 0) -> dict[str, list[str]]:
+        """The environment's processes on the nodes but the kernel, by node (none expected)."""
+        found = self.bed.processes(str(self.install.prefix))
+        return {host: left for host, lines in found.items()
+                if (left := [line for line in lines if int(line.split()[0]) != kernel])}
 
 
 @pytest.fixture

@@ -17,15 +17,29 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from testbed.install import DaskInstall
-from testbed.nodes import NodeBed
+from testbed.nodes import Node
+
+
+def kernel_on_node(install: DaskInstall, node: Node, kernels_dir: Path) -> str:
+    """A kernel spec running the installed kernel inside `node` (its network, hostname and
+    /etc/hosts), as a Jupyter server on a compute node runs it; returns its name."""
+    spec = json.loads((install.kernel_dir / "kernel.json").read_text())
+    spec["argv"] = node.command(spec["argv"])
+    name = f"{install.kernel_name}-{node.hostname}"
+    (kernels_dir / name).mkdir(parents=True, exist_ok=True)
+    (kernels_dir / name / "kernel.json").write_text(json.dumps(spec))
+    return name
 
 
 class KernelSession:
-    def __init__(self, install: DaskInstall, env: dict[str, str], timeout: int = 240) -> None:
+    def __init__(self, install: DaskInstall, env: dict[str, str], node: Node,
+                 kernels_dir: Path, timeout: int = 240) -> None:
         self.notebook = nbformat.v4.new_notebook()
         self.kernel = KernelManager(
-            kernel_name=install.kernel_name,
-            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(install.kernel_dir.parent)]),
+            kernel_name=kernel_on_node(install, node, kernels_dir),
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels_dir)]),
+            # Unix sockets on the shared filesystem: the kernel's network is the node's.
+            transport="ipc", ip=str(kernels_dir / f"ipc-{os.urandom(4).hex()}"),
         )
         self.client = NotebookClient(self.notebook, km=self.kernel, timeout=timeout)
         self.env = env
@@ -67,12 +81,6 @@ class KernelSession:
 def run_command(env: dict[str, str], argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180,
                           stdin=subprocess.DEVNULL)
-
-
-def node_pids(bed: NodeBed, prefix: Path) -> dict[str, set[int]]:
-    """Per node, the PIDs of the environment's processes (agents, workers)."""
-    return {host: {int(line.split()[0]) for line in found}
-            for host, found in bed.processes(str(prefix)).items()}
 
 
 def recorded_pids(cluster_dir: Path) -> dict[str, set[int]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PythonUser
-from kernel_session import node_pids, recorded_pids, wait_for
+from kernel_session import recorded_pids, wait_for
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.ssh_nodes, pytest.mark.timeout(600)]
 
@@ -34,16 +34,23 @@ def wait_workers(client, n, limit=90):
 """
 
 
-def records_exact(user: PythonUser, cluster_dir: Path) -> bool:
-    """Every node's record file lists exactly the processes of the cluster running there."""
-    running = node_pids(user.bed, user.install.prefix)
-    recorded = recorded_pids(cluster_dir)
-    return all(recorded.get(host, set()) == pids for host, pids in running.items())
+def records_exact(user: PythonUser, cluster_dir: Path, kernel: int) -> bool:
+    """Every node's record file lists exactly the agent and worker processes running there
+    (the kernel, the supervisor and its ssh clients are not the nodes' to record)."""
+    supervisor = json.loads((cluster_dir / "supervisor.json").read_text())["pid"]
+    python = f"{user.install.prefix}/bin/python"
+    running = {host: {int(line.split()[0]) for line in lines
+                      if line.split()[1] == python and int(line.split()[0]) not in
+                      (kernel, supervisor)}
+               for host, lines in user.bed.processes(str(user.install.prefix)).items()}
+    return recorded_pids(cluster_dir) == running
 
 
 def workers_per_node(user: PythonUser) -> dict[str, int]:
-    return {host: sum(" distributed.cli.dask_worker " in line for line in found)
-            for host, found in user.bed.processes(str(user.install.prefix)).items()}
+    """Distinct `dask worker --name` per node (a nanny and its forked worker share one)."""
+    found = user.bed.processes(" distributed.cli.dask_worker ")
+    return {host: len({line.split(" --name ")[1].split()[0] for line in lines})
+            for host, lines in found.items()}
 
 
 def test_start_compute_scale_adapt_logs_close(python_user: PythonUser):
@@ -62,7 +69,7 @@ print(json.dumps([
         assert "workers-per-node" in errors[1] or "workers_per_node" in errors[1]
         assert "900TiB" in errors[2] and "lower" in errors[2]
         assert all("\n" not in error for error in errors)
-        assert user.cluster_dirs() == [] and user.processes() == {}
+        assert user.cluster_dirs() == [] and user.processes(kernel.pid) == {}
 
         started = time.monotonic()
         info = kernel.value(f"""
@@ -78,34 +85,37 @@ print(json.dumps({{"id": cluster.cluster_id, "name": cluster.name, "repr": repr(
         assert info["total"] == 5050
         assert info["hosts"] == ["node1", "node2", "node3"]
         assert info["name"] == info["id"]
-        assert info["address"].startswith(f"tls://{user.bed.gateway}:")
+        assert info["address"].startswith(f"tls://{user.node.address}:")
         assert info["client_address"] == info["address"]
         assert info["repr"].startswith(f"HPCCluster({info['id']}, 'tls://")
         assert "workers=3" in info["repr"] and "HPCCluster" in info["html"]
         assert info["link"] == info["client_link"]
-        assert info["link"].startswith(f"http://{user.bed.gateway}:")
+        assert info["link"].startswith(f"http://{user.node.address}:")
         cluster_dir = Path(info["spec"])
         # The same cluster as the CLI's: status lists it, its scheduler file is the default.
         [status] = user.status()
         assert status["id"] == info["id"] and status["workers"] == 3
         scheduler_file = user.home / "dask-scheduler.json"
         assert json.loads(scheduler_file.read_text())["address"] == info["address"]
-        assert wait_for(lambda: records_exact(user, cluster_dir), what="exact records")
+        assert wait_for(lambda: records_exact(user, cluster_dir, kernel.pid), what="exact records")
 
         # Scale down: graceful retirement, no process left of the retired, records exact.
         kept = kernel.value("""
-future = client.scatter(list(range(1000)))
+future = client.submit(list, range(1000))
+future.result()
 cluster.scale(1)
 wait_workers(client, 1)
 print(json.dumps(sum(future.result())))""")
         assert kept == sum(range(1000))  # the data moved off the retired workers
-        assert sorted(workers_per_node(user).values()) == [0, 0, 1]
-        assert wait_for(lambda: records_exact(user, cluster_dir), what="exact records")
+        # retired workers exit by themselves within seconds of leaving the scheduler
+        assert wait_for(lambda: sorted(workers_per_node(user).values()) == [0, 0, 1],
+                        what="one worker process left")
+        assert wait_for(lambda: records_exact(user, cluster_dir, kernel.pid), what="exact records")
         assert wait_for(lambda: user.status()[0]["workers"] == 1, what="status 1 worker")
 
         kernel.run("cluster.scale(3); wait_workers(client, 3)")
         assert workers_per_node(user) == {"node1": 1, "node2": 1, "node3": 1}
-        assert wait_for(lambda: records_exact(user, cluster_dir), what="exact records")
+        assert wait_for(lambda: records_exact(user, cluster_dir, kernel.pid), what="exact records")
 
         # Past the allocation, with no worker jobs configured: one line, nothing changes.
         error = kernel.value("print(json.dumps(error_of(lambda: cluster.scale(4))))")
@@ -127,7 +137,7 @@ wait_workers(client, 1)
 print(json.dumps([idle, busy, len(client.scheduler_info(n_workers=-1)["workers"]),
                   adaptive.minimum, adaptive.maximum]))""")
         assert sizes == [1, 3, 1, 1, 3]
-        assert wait_for(lambda: records_exact(user, cluster_dir), what="exact records")
+        assert wait_for(lambda: records_exact(user, cluster_dir, kernel.pid), what="exact records")
 
         logs = kernel.value("""
 logs = cluster.get_logs()
@@ -137,7 +147,7 @@ print(json.dumps({name: len(text) for name, text in logs.items()}))""")
         assert all(logs[f"node{i} (node)"] > 0 for i in (1, 2, 3))
 
         kernel.run("adaptive.stop(); client.close(); cluster.close()")
-        assert user.processes() == {}
+        assert user.processes(kernel.pid) == {}
         assert user.status() == []
         assert not scheduler_file.exists()
         assert (cluster_dir / "stopped").exists()
@@ -175,7 +185,7 @@ print(json.dumps([error_of(lambda: HPCCluster.from_id("20990101-000000-abcdef"))
                   error_of(lambda: HPCCluster.from_name("nope"))]))""")
         assert all(error.startswith("DaskhpcError: no cluster") for error in errors)
         kernel.run(f"HPCCluster.from_name({cli_cluster['id']!r}).shutdown()")
-        assert user.status() == [] and user.processes() == {}
+        assert user.status() == [] and user.processes(kernel.pid) == {}
 
         # The reverse: a cluster made in Python, stopped by stop-dask-cluster.
         made = kernel.value(f"""
@@ -183,7 +193,7 @@ made = HPCCluster(hostfile={str(user.hostfile)!r}, threads_per_worker=1)
 print(json.dumps(made.cluster_id))""")
         stopped = user.command("stop-dask-cluster", made)
         assert stopped.returncode == 0, stopped.stderr
-        assert user.processes() == {}
+        assert user.processes(kernel.pid) == {}
         kernel.run("made.close()")
         assert user.status() == []
 
