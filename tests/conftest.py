@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from testbed import mpi as mpi_testbed
 from testbed import slurm as slurm_testbed
 from testbed.install import DaskInstall, install_into
-from testbed.nodes import NodeBed, missing_requirements
+from testbed.nodes import NodeBed, missing_requirements, started_bed
 from testbed.slurm import SlurmBed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,14 +46,7 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def node_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeBed]:
     """Three simulated nodes (node1..node3) with sshd, shared by the session's tests."""
-    reason = missing_requirements()
-    if reason:
-        pytest.skip(reason)
-    bed = NodeBed(tmp_path_factory.mktemp("nodes"), count=3).start()
-    try:
-        yield bed
-    finally:
-        bed.stop()
+    yield from started_bed(tmp_path_factory.mktemp("nodes"))
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ the default executor, so an asynchronous caller's event loop (a Jupyter server) 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime
 import os
 import sys

@@ -9,6 +9,7 @@ sees its stdin close and tears everything down; when interrupted, we wait for th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Optional, Sequence
@@ -25,6 +27,7 @@ from daskhpc.cluster import jobqueue, plan
 from daskhpc.cluster.allocation import detect
 from daskhpc.cluster.detach import DetachedChild, fork_detached
 from daskhpc.cluster.launchers import choose, get_launcher
+from daskhpc.cluster.network import is_this_machine
 from daskhpc.cluster.processes import record
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.cluster.state import (
@@ -38,6 +41,8 @@ from daskhpc.cluster.state import (
 )
 from daskhpc.cluster.stop import forget, reap_leftovers
 from daskhpc.cluster.walltime import with_job_end
+from daskhpc.doctor.hint import command_line as doctor_command
+from daskhpc.doctor.paths import check_start_paths
 from daskhpc.errors import DaskhpcError
 
 TEARDOWN_WAIT = 60.0  # seconds to wait for the supervisor's teardown after a failure
@@ -46,7 +51,8 @@ TEARDOWN_WAIT = 60.0  # seconds to wait for the supervisor's teardown after a fa
 def run(args: argparse.Namespace) -> int:
     spec, why = prepare(args)
     print(starting_line(spec, why), file=sys.stderr)
-    code = Starter(spec).run()
+    with doctor_hint(args):
+        code = Starter(spec).run()
     if code == 0 and args.jobs:
         submit_jobs(spec, args.jobs, print)
     return code
@@ -58,6 +64,8 @@ def prepare(args: argparse.Namespace) -> tuple[ClusterSpec, str]:
     allocation = with_job_end(detect(os.environ, args.hostfile, args.hosts), os.environ)
     launcher, why = choose(args.launcher, allocation, os.environ)
     jobqueue.check(args.jobs, os.environ)
+    check_start_paths(plan.scheduler_file(args.scheduler_file), args.local_directory,
+                      any(is_this_machine(node.host) for node in allocation.nodes))
     check_scheduler_file(plan.scheduler_file(args.scheduler_file))
     if args.no_tls:
         print("warning: --no-tls: anyone who can reach the scheduler port can run code as you",
@@ -75,6 +83,16 @@ def prepare(args: argparse.Namespace) -> tuple[ClusterSpec, str]:
         shutil.rmtree(cluster_dir, ignore_errors=True)
         raise
     return spec, why
+
+
+@contextlib.contextmanager
+def doctor_hint(args: argparse.Namespace) -> Iterator[None]:
+    """A start that failed says how to find the cause."""
+    try:
+        yield
+    except DaskhpcError as error:
+        raise DaskhpcError(f"{error}\nto find the cause: {doctor_command(args)}",
+                           error.exit_code) from None
 
 
 def starting_line(spec: ClusterSpec, why: str) -> str:
@@ -109,21 +127,25 @@ def check_scheduler_file(path: Path) -> None:
     """A live cluster's file is never replaced; a dead one's is removed, never reused."""
     if not path.exists():
         return
+    in_use = scheduler_file_in_use(path)
+    if in_use:
+        raise DaskhpcError(in_use)
+    print(f"removing stale scheduler file {path} (its scheduler is gone)", file=sys.stderr)
+    path.unlink(missing_ok=True)
+
+
+def scheduler_file_in_use(path: Path) -> Optional[str]:
+    """Why an existing scheduler file belongs to a running cluster, or None when it is stale."""
     owner = scheduler_file_owner(path)
     for state in running_clusters():
         if state.cluster_id == owner and state.supervisor_alive():
-            raise DaskhpcError(
-                f"cluster {owner} is running with scheduler file {path}; stop it first "
-                "(stop-dask-cluster) or give this one another --scheduler-file"
-            )
+            return (f"cluster {owner} is running with scheduler file {path}; stop it first "
+                    "(stop-dask-cluster) or give this one another --scheduler-file")
     address = scheduler_file_field(path, "address")
     if address and _answers(address):
-        raise DaskhpcError(
-            f"a running scheduler ({address}) uses {path}; stop it or give this cluster "
-            "another --scheduler-file"
-        )
-    print(f"removing stale scheduler file {path} (its scheduler is gone)", file=sys.stderr)
-    path.unlink(missing_ok=True)
+        return (f"a running scheduler ({address}) uses {path}; stop it or give this cluster "
+                "another --scheduler-file")
+    return None
 
 
 def _answers(address: str) -> bool:
@@ -307,7 +329,8 @@ def start_held(options: argparse.Namespace, note: Callable[[str], None],
     """
     spec, why = prepare(options)
     note(starting_line(spec, why))
-    supervisor, ready = Starter(spec, note, warn).launch()
+    with doctor_hint(options):
+        supervisor, ready = Starter(spec, note, warn).launch()
     assert supervisor.stdin is not None and supervisor.stdout is not None
     supervisor.stdout.close()  # it says nothing more once answered
     supervisor.stdin.write(b"hold\n" if hold else b"ok\n")
