@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PythonUser
+from hpc_user import PythonUser
 from kernel_session import recorded_pids, wait_for
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.ssh_nodes, pytest.mark.timeout(600)]

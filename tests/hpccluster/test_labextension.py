@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any, Optional
 
 import pytest
-from conftest import PythonUser
+from hpc_user import PythonUser
 from kernel_session import wait_for
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.ssh_nodes, pytest.mark.timeout(600)]
