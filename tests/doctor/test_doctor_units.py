@@ -192,9 +192,9 @@ def test_http_proxy_without_no_proxy_for_the_nodes(tmp_path: Path) -> None:
 
 
 def test_the_doctor_line_repeats_what_start_was_asked() -> None:
-    from daskhpc.cli import build_parser
+    from daskhpc.cli import parse_options
 
-    args = build_parser("start").parse_args(["--hosts", "node[1-3]", "--interface", "ib0",
-                                             "--timeout", "30", "--no-tls"])
+    args = parse_options("start", ["--hosts", "node[1-3]", "--interface", "ib0",
+                                   "--timeout", "30", "--no-tls"])
     assert command_line(args) == ("dask-cluster-doctor --hosts 'node[1-3]' --interface ib0 "
                                   "--no-tls")

@@ -1,7 +1,7 @@
 """HPCCluster: the cluster start-dask-cluster starts, as the Python object Dask users expect.
 
 `HPCCluster(**options)` takes start-dask-cluster's options as keywords (daskhpc.options.
-Any) and starts the very same cluster: planned, supervised, recorded and secured by the
+StartOptions) and starts the very same cluster: planned, supervised, recorded and secured by the
 same code, visible to dask-cluster-status and stop-dask-cluster. The object is a
 distributed.deploy.Cluster, so `Client(cluster)` (TLS included, through `cluster.security`),
 the widget, `adapt()`, `get_logs()` and the JupyterLab Dask tab's factory contract come with it.
@@ -19,11 +19,12 @@ the default executor, so an asynchronous caller's event loop (a Jupyter server) 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import dask
 from distributed.core import Status, rpc
@@ -36,33 +37,23 @@ from daskhpc.cluster import scaling, targets
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.cluster.state import ClusterState, scheduler_file_owner, select
 from daskhpc.errors import DaskhpcError
+from daskhpc.options import StartOptions
+
+if TYPE_CHECKING:
+    from daskhpc.cluster.start import Holder
 
 DEFAULT_DASHBOARD_LINK = "{scheme}://{host}:{port}/status"
 
 
-def _start_options(given: dict[str, Any]) -> Any:  # TEMPORARY until Any lands
-    import argparse
-
-    from daskhpc.cli import build_parser
-
-    names = ["launcher", "hostfile", "hosts", "workers_per_node", "threads_per_worker",
-             "memory_limit", "interface", "scheduler_file", "local_directory", "min_workers",
-             "timeout", "nanny", "tls", "jobs"]
+def _start_options(given: dict[str, Any]) -> StartOptions:
+    names = [field.name for field in dataclasses.fields(StartOptions)]
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise TypeError(
             f"HPCCluster() got an unknown keyword {unknown[0]!r}; it takes start-dask-cluster's "
             f"options: {', '.join(names)}"
         )
-    args = build_parser("start").parse_args([])
-    for name, value in given.items():
-        if name in ("tls", "nanny"):
-            setattr(args, f"no_{name}", not value)
-        else:
-            if name in ("workers_per_node", "threads_per_worker") and value < 1:
-                raise ValueError(f"workers-per-node: {value} must be 1 or more")
-            setattr(args, name, value)
-    return argparse.Namespace(**vars(args))
+    return StartOptions.from_config(**given)
 
 
 class HPCCluster(Cluster):
@@ -108,11 +99,11 @@ class HPCCluster(Cluster):
         return cls.from_id(cluster_id, asynchronous=asynchronous, loop=loop)
 
     # -- life cycle -------------------------------------------------------------------------
-    def _setup(self, options: Optional[Any], state: Optional[ClusterState],
+    def _setup(self, options: Optional[StartOptions], state: Optional[ClusterState],
                shutdown_on_close: bool, asynchronous: bool, loop: Any) -> None:
         self._options = options
         self._state = state
-        self._holder: Any = None  # the supervisor's pipe while this process holds the cluster
+        self._holder: Optional[Holder] = None  # the supervisor's pipe, held by this process
         self.shutdown_on_close = shutdown_on_close
         self.security: Any = None
         self._scale_lock: Optional[asyncio.Lock] = None
@@ -158,7 +149,7 @@ class HPCCluster(Cluster):
                 await loop.run_in_executor(None, self._stop_cluster)
             raise
 
-    def _launch(self) -> tuple[ClusterState, Any]:
+    def _launch(self) -> tuple[ClusterState, Optional[Holder]]:
         from daskhpc.cluster.start import start_held
 
         assert self._options is not None

@@ -8,7 +8,6 @@ sees its stdin close and tears everything down; when interrupted, we wait for th
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -44,38 +43,39 @@ from daskhpc.cluster.walltime import with_job_end
 from daskhpc.doctor.hint import command_line as doctor_command
 from daskhpc.doctor.paths import check_start_paths
 from daskhpc.errors import DaskhpcError
+from daskhpc.options import StartOptions
 
 TEARDOWN_WAIT = 60.0  # seconds to wait for the supervisor's teardown after a failure
 
 
-def run(args: argparse.Namespace) -> int:
-    spec, why = prepare(args)
+def run(options: StartOptions) -> int:
+    spec, why = prepare(options)
     print(starting_line(spec, why), file=sys.stderr)
-    with doctor_hint(args):
+    with doctor_hint(options):
         code = Starter(spec).run()
-    if code == 0 and args.jobs:
-        submit_jobs(spec, args.jobs, print)
+    if code == 0 and options.jobs:
+        submit_jobs(spec, options.jobs, print)
     return code
 
 
-def prepare(args: argparse.Namespace) -> tuple[ClusterSpec, str]:
+def prepare(options: StartOptions) -> tuple[ClusterSpec, str]:
     """Check everything and write the cluster's spec; nothing runs yet. Bad input raises here,
     leaving nothing behind. Returns the spec and why its launcher was chosen."""
-    allocation = with_job_end(detect(os.environ, args.hostfile, args.hosts), os.environ)
-    launcher, why = choose(args.launcher, allocation, os.environ)
-    jobqueue.check(args.jobs, os.environ)
-    check_start_paths(plan.scheduler_file(args.scheduler_file), args.local_directory,
+    allocation = with_job_end(detect(os.environ, options.hostfile, options.hosts), os.environ)
+    launcher, why = choose(options.launcher, allocation, os.environ)
+    jobqueue.check(options.jobs, os.environ)
+    check_start_paths(plan.scheduler_file(options.scheduler_file), options.local_directory,
                       any(is_this_machine(node.host) for node in allocation.nodes))
-    check_scheduler_file(plan.scheduler_file(args.scheduler_file))
-    if args.no_tls:
+    check_scheduler_file(plan.scheduler_file(options.scheduler_file))
+    if not options.tls:
         print("warning: --no-tls: anyone who can reach the scheduler port can run code as you",
               file=sys.stderr)
     prune_stopped()
     cluster_id = new_cluster_id()
     cluster_dir = make_cluster_dir(cluster_id)
     try:
-        tls_dir = None if args.no_tls else make_tls(cluster_dir)
-        spec = plan.build_spec(args, allocation, launcher, cluster_id, cluster_dir, tls_dir,
+        tls_dir = make_tls(cluster_dir) if options.tls else None
+        spec = plan.build_spec(options, allocation, launcher, cluster_id, cluster_dir, tls_dir,
                                remote_has_infiniband)
         get_launcher(launcher, spec)  # an unavailable launcher fails here, before anything runs
         spec.write()
@@ -86,12 +86,12 @@ def prepare(args: argparse.Namespace) -> tuple[ClusterSpec, str]:
 
 
 @contextlib.contextmanager
-def doctor_hint(args: argparse.Namespace) -> Iterator[None]:
+def doctor_hint(options: StartOptions) -> Iterator[None]:
     """A start that failed says how to find the cause."""
     try:
         yield
     except DaskhpcError as error:
-        raise DaskhpcError(f"{error}\nto find the cause: {doctor_command(args)}",
+        raise DaskhpcError(f"{error}\nto find the cause: {doctor_command(options)}",
                            error.exit_code) from None
 
 
@@ -319,7 +319,7 @@ class Holder:
         threading.Thread(target=self.supervisor.wait, daemon=True).start()
 
 
-def start_held(options: argparse.Namespace, note: Callable[[str], None],
+def start_held(options: StartOptions, note: Callable[[str], None],
                warn: Callable[[str], None], hold: bool) -> tuple[ClusterState, Optional[Holder]]:
     """What start-dask-cluster does, for an HPCCluster: returns once every worker is connected.
 
