@@ -11,6 +11,11 @@ alternating order each round, from inside node1 as a user would:
   - SSHCluster (asyncssh, tcp, same nodes, same worker sizing), timed from launching a Python
     process that creates it until `wait_for_workers(3)` returns; then `close()`, timed until no
     process of it is left on any node.
+  - daskhpc_python: `HPCCluster(hostfile=...)`, the Python API, in a Python process that has
+    already imported it (as a notebook has by the cell that starts the cluster), timed from the
+    call until it returns with every worker connected ("start"; "start_from_launch" adds the
+    interpreter's start and `import distributed`); then `close()`, timed until no process of it
+    is left on any node. Compared with daskhpc_tls, the same cluster from the command line.
 Both sides pay for starting Python and importing distributed. Besides wall time, each start is
 measured in CPU seconds: the bench, the nodes' sshd and everything they start run in one cpuacct
 cgroup (v1) of their own, so the CPU used by either side until all workers are connected is
@@ -62,6 +67,19 @@ print("CLOSED", flush=True)
 """
 
 
+HPCCLUSTER = """
+import sys, time
+launched = float(sys.argv[2])
+from daskhpc import HPCCluster
+called = time.time()
+cluster = HPCCluster(hostfile=sys.argv[1])
+ready = time.time()
+assert len(cluster.scheduler_info["workers"]) == 3, cluster.scheduler_info
+print("READY", ready - called, ready - launched, ready, cluster.dashboard_link, flush=True)
+sys.stdin.readline()
+cluster.close()
+"""
+
 CPUACCT = Path("/sys/fs/cgroup/cpuacct")
 
 
@@ -99,7 +117,7 @@ def wait_for_dashboard(url: str, timeout: float = 30.0) -> None:
 
 
 def run_daskhpc(node: Node, bed: NodeBed, meter: CpuMeter, env: dict[str, str],
-                hostfile: Path, *extra: str) -> tuple[float, float, float, float]:
+                hostfile: Path, *extra: str) -> dict[str, float]:
     cpu = meter.seconds()
     started = time.monotonic()
     result = node.run([PYTHON, "-m", "daskhpc", "start", "--hostfile", str(hostfile), *extra],
@@ -117,11 +135,12 @@ def run_daskhpc(node: Node, bed: NodeBed, meter: CpuMeter, env: dict[str, str],
     result = node.run([PYTHON, "-m", "daskhpc", "stop"], env=env)
     if result.returncode != 0:
         raise RuntimeError(result.stderr)
-    return start_time, cpu, bed.wait_until_gone(PYTHON, started), dashboard_time
+    return {"start": start_time, "start_cpu": cpu, "stop": bed.wait_until_gone(PYTHON, started),
+            "dashboard": dashboard_time}
 
 
 def run_sshcluster(node: Node, bed: NodeBed, meter: CpuMeter,
-                   env: dict[str, str]) -> tuple[float, float, float, float]:
+                   env: dict[str, str]) -> dict[str, float]:
     cpu = meter.seconds()
     started = time.monotonic()
     process = node.popen([PYTHON, "-c", SSHCLUSTER, str(bed.workdir / "client_key"), PYTHON],
@@ -137,12 +156,36 @@ def run_sshcluster(node: Node, bed: NodeBed, meter: CpuMeter,
     process.stdin.flush()
     process.wait(timeout=120)
     # SSHCluster's scheduler imports its dashboard before it listens: ready with the workers.
-    return start_time, cpu, bed.wait_until_gone(PYTHON, started), start_time
+    return {"start": start_time, "start_cpu": cpu, "stop": bed.wait_until_gone(PYTHON, started),
+            "dashboard": start_time}
+
+
+def run_python_api(node: Node, bed: NodeBed, meter: CpuMeter, env: dict[str, str],
+                   hostfile: Path) -> dict[str, float]:
+    cpu = meter.seconds()
+    process = node.popen([PYTHON, "-c", HPCCLUSTER, str(hostfile), str(time.time())], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None and process.stdin is not None
+    line = process.stdout.readline().split()
+    if not line or line[0] != "READY":
+        raise RuntimeError(f"HPCCluster did not start (exit {process.wait()})")
+    cpu = meter.seconds() - cpu
+    start_time, from_launch, ready = float(line[1]), float(line[2]), float(line[3])
+    wait_for_dashboard(line[4])
+    dashboard_time = time.time() - ready + start_time  # from the call, as "start"
+    started = time.monotonic()
+    process.stdin.write("\n")
+    process.stdin.flush()
+    process.wait(timeout=120)
+    return {"start": start_time, "start_from_launch": from_launch, "start_cpu": cpu,
+            "stop": bed.wait_until_gone(PYTHON, started), "dashboard": dashboard_time}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--variants", help="comma-separated subset of: daskhpc_tls, "
+                        "daskhpc_no_tls, sshcluster, daskhpc_python (default: all)")
     args = parser.parse_args()
     reason = missing_requirements()
     if reason:
@@ -163,42 +206,45 @@ def main() -> int:
             "daskhpc_tls": lambda: run_daskhpc(node, bed, meter, env, hostfile),
             "daskhpc_no_tls": lambda: run_daskhpc(node, bed, meter, env, hostfile, "--no-tls"),
             "sshcluster": lambda: run_sshcluster(node, bed, meter, env),
+            "daskhpc_python": lambda: run_python_api(node, bed, meter, env, hostfile),
         }
-        results: dict[str, dict[str, list[float]]] = {
-            name: {"start": [], "start_cpu": [], "stop": [], "dashboard": []} for name in variants
-        }
+        chosen = args.variants.split(",") if args.variants else list(variants)
+        results: dict[str, dict[str, list[float]]] = {name: {} for name in chosen}
         run_daskhpc(node, bed, meter, env, hostfile)  # warm the page cache and bytecode once
         for round_number in range(args.rounds):
-            order = list(variants)
+            order = list(chosen)
             if round_number % 2:
                 order.reverse()  # alternate, so drift in machine load hits both sides
             for name in order:
-                start_time, cpu, stop_time, dashboard_time = variants[name]()
-                results[name]["start"].append(round(start_time, 3))
-                results[name]["start_cpu"].append(round(cpu, 3))
-                results[name]["stop"].append(round(stop_time, 3))
-                results[name]["dashboard"].append(round(dashboard_time, 3))
-                print(f"round {round_number + 1} {name}: start {start_time:.2f} s "
-                      f"({cpu:.2f} CPU s), dashboard {dashboard_time:.2f} s, "
-                      f"stop {stop_time:.2f} s, "
+                measured = variants[name]()
+                for kind, value in measured.items():
+                    results[name].setdefault(kind, []).append(round(value, 3))
+                print(f"round {round_number + 1} {name}: start {measured['start']:.2f} s "
+                      f"({measured['start_cpu']:.2f} CPU s), dashboard "
+                      f"{measured['dashboard']:.2f} s, stop {measured['stop']:.2f} s, "
                       f"load {os.getloadavg()[0]:.1f}", file=sys.stderr)
         medians = {name: {kind: statistics.median(values) for kind, values in data.items()}
                    for name, data in results.items()}
-        summary = {
-            "rounds": args.rounds,
-            "runs": results,
-            "median": medians,
-            "start_ratio_tls_vs_sshcluster": round(
-                medians["daskhpc_tls"]["start"] / medians["sshcluster"]["start"], 3),
-            "start_ratio_no_tls_vs_sshcluster": round(
-                medians["daskhpc_no_tls"]["start"] / medians["sshcluster"]["start"], 3),
-            "dashboard_ratio_tls_vs_sshcluster": round(
-                medians["daskhpc_tls"]["dashboard"] / medians["sshcluster"]["dashboard"], 3),
-            "start_cpu_ratio_tls_vs_sshcluster": round(
-                medians["daskhpc_tls"]["start_cpu"] / medians["sshcluster"]["start_cpu"], 3),
-            "tls_overhead": round(
-                medians["daskhpc_tls"]["start"] / medians["daskhpc_no_tls"]["start"] - 1, 3),
+        summary: dict[str, object] = {"rounds": args.rounds, "runs": results, "median": medians}
+        # name: (numerator variant, its measure, denominator variant, its measure)
+        ratios = {
+            "start_ratio_tls_vs_sshcluster": ("daskhpc_tls", "start", "sshcluster", "start"),
+            "start_ratio_no_tls_vs_sshcluster": ("daskhpc_no_tls", "start", "sshcluster",
+                                                 "start"),
+            "dashboard_ratio_tls_vs_sshcluster": ("daskhpc_tls", "dashboard", "sshcluster",
+                                                  "dashboard"),
+            "start_cpu_ratio_tls_vs_sshcluster": ("daskhpc_tls", "start_cpu", "sshcluster",
+                                                  "start_cpu"),
+            "tls_overhead": ("daskhpc_tls", "start", "daskhpc_no_tls", "start"),
+            "python_api_vs_cli": ("daskhpc_python", "start", "daskhpc_tls", "start"),
+            "python_api_from_launch_vs_cli": ("daskhpc_python", "start_from_launch",
+                                              "daskhpc_tls", "start"),
+            "python_api_cpu_vs_cli": ("daskhpc_python", "start_cpu", "daskhpc_tls", "start_cpu"),
         }
+        for ratio, (top, top_kind, bottom, bottom_kind) in ratios.items():
+            if top in medians and bottom in medians:
+                value = medians[top][top_kind] / medians[bottom][bottom_kind]
+                summary[ratio] = round(value - 1 if ratio == "tls_overhead" else value, 3)
         print(json.dumps(summary, indent=2))
     finally:
         meter.close()

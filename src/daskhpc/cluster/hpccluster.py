@@ -257,12 +257,11 @@ class HPCCluster(Cluster):
 
     def adapt(self, Adaptive: type[DaskAdaptive] = DaskAdaptive,
               **kwargs: Any) -> DaskAdaptive:
-        """distributed's Adaptive between `minimum` and `maximum` workers (at most what the
-        allocation holds unless worker jobs are configured)."""
-        if kwargs.get("maximum") is None and not scaling.jobs_configured():
+        """distributed's Adaptive between `minimum` and `maximum` workers (at most, and by
+        default, what the allocation holds)."""
+        if kwargs.get("maximum") is None or kwargs["maximum"] == float("inf"):
             kwargs["maximum"] = scaling.capacity(self.spec)
-        if kwargs.get("maximum") is not None and kwargs["maximum"] != float("inf"):
-            scaling.check_size(self.spec, int(kwargs["maximum"]))
+        scaling.check_size(self.spec, kwargs["maximum"])
         return super().adapt(Adaptive=Adaptive, **kwargs)
 
     # -- what users look at -----------------------------------------------------------------

@@ -3,14 +3,13 @@
 The allocation holds what the spec planned (every node full); `scale(n)` up to that adds named
 workers to the nodes with the fewest, `scale(n)` down retires workers through the scheduler,
 which moves their data to the others first, and then drops them from the targets (the node
-agents end whatever has not ended yet). Past the allocation, worker jobs (daskhpc.cluster.jobqueue)
-are the only way to grow; without them scaling there is refused with one line saying so.
+agents end whatever has not ended yet). Past the allocation scaling is refused with one line
+saying how to get more: a bigger allocation, or worker jobs submitted at start (`jobs=N`).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from daskhpc.cluster import targets
 from daskhpc.cluster.spec import ClusterSpec
@@ -23,23 +22,17 @@ def capacity(spec: ClusterSpec) -> int:
     return spec.total_workers
 
 
-def jobs_configured(environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether growing past the allocation may submit batch jobs: the user or site chose a batch
-    system for daskhpc's worker jobs (DASKHPC_JOBQUEUE)."""
-    return bool(environ.get("DASKHPC_JOBQUEUE", "").strip())
-
-
-def check_size(spec: ClusterSpec, n: object, environ: Mapping[str, str] = os.environ) -> int:
+def check_size(spec: ClusterSpec, n: object) -> int:
     """n as a worker count this cluster can reach, or one line saying why not."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise DaskhpcError(f"scale({n!r}): give a whole number of workers, 0 or more")
-    if n > capacity(spec) and not jobs_configured(environ):
+    if n > capacity(spec):
         raise DaskhpcError(
             f"scale({n}): the allocation holds {capacity(spec)} workers "
-            f"({len(spec.nodes)} node(s) x workers per node); to grow past it set "
-            "DASKHPC_JOBQUEUE (slurm, pbs, sge or lsf) and the batch settings in dask-jobqueue's "
-            "config (jobqueue.<system>.queue, .account, .walltime), or ask for a bigger "
-            "allocation"
+            f"({len(spec.nodes)} node(s) x workers per node); for more, ask for a bigger "
+            "allocation, or start the cluster with jobs=N (N batch jobs of workers, as "
+            "start-dask-cluster --jobs; DASKHPC_JOBQUEUE and dask-jobqueue's jobqueue.<system> "
+            "settings say where they go)"
         )
     return n
 
