@@ -30,8 +30,9 @@ class PythonUser:
         """Where the user's kernel (or Jupyter server) runs: node1 of the allocation."""
         return self.bed.nodes[0]
 
-    def kernel(self) -> KernelSession:
-        return KernelSession(self.install, self.env, self.node, self.home / "kernels")
+    def kernel(self, **extra_env: str) -> KernelSession:
+        return KernelSession(self.install, {**self.env, **extra_env}, self.node,
+                             self.home / "kernels")
 
     def command(self, program: str, *args: str) -> subprocess.CompletedProcess[str]:
         """start-dask-cluster, stop-dask-cluster, dask-cluster-status as this user, on node1."""

@@ -160,15 +160,19 @@ def test_attach_to_cli_cluster_and_stop_python_cluster_with_cli(python_user: Pyt
                            "--threads-per-worker", "1")
     assert started.returncode == 0, started.stderr
     [cli_cluster] = user.status()
-    with user.kernel() as kernel:
+    with user.kernel(JUPYTERHUB_SERVICE_PREFIX="/user/alice/") as kernel:
         kernel.run(IMPORTS)
         # A notebook written for a LocalCluster: only its connect line changes.
         info = kernel.value("""
 client = Client(HPCCluster.current())
 client.cluster.scale(2)
 wait_workers(client, 2)
-print(json.dumps({"id": client.cluster.name, "total": client.submit(sum, [1, 2]).result()}))""")
-        assert info == {"id": cli_cluster["id"], "total": 3}
+print(json.dumps({"id": client.cluster.name, "total": client.submit(sum, [1, 2]).result(),
+                  "link": client.dashboard_link}))""")
+        assert info["id"] == cli_cluster["id"] and info["total"] == 3
+        # under JupyterHub the link goes through the user's server, as the CLI prints it
+        host_port = cli_cluster["dashboard"].split("://")[1]  # node1's address:port/status
+        assert info["link"] == f"/user/alice/proxy/{host_port}"
         assert wait_for(lambda: user.status()[0]["workers"] == 2, what="status 2 workers")
 
         # Closing an attached object leaves the cluster running; from_id attaches again.
