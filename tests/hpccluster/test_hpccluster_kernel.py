@@ -191,6 +191,14 @@ print(json.dumps([error_of(lambda: HPCCluster.from_id("20990101-000000-abcdef"))
         kernel.run(f"HPCCluster.from_name({cli_cluster['id']!r}).shutdown()")
         assert user.status() == [] and user.processes(kernel.pid) == {}
 
+        # As a context manager: the block's end stops it.
+        total = kernel.value(f"""
+with HPCCluster(hostfile={str(user.hostfile)!r}, threads_per_worker=1) as made:
+    with Client(made) as client:
+        total = client.submit(sum, [1, 2]).result()
+print(json.dumps(total))""")
+        assert total == 3 and user.status() == [] and user.processes(kernel.pid) == {}
+
         # The reverse: a cluster made in Python, stopped by stop-dask-cluster.
         made = kernel.value(f"""
 made = HPCCluster(hostfile={str(user.hostfile)!r}, threads_per_worker=1)
