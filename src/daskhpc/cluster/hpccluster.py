@@ -107,6 +107,11 @@ class HPCCluster(Cluster):
         self.shutdown_on_close = shutdown_on_close
         self.security: Any = None
         self._scale_lock: Optional[asyncio.Lock] = None
+        if os.environ.get("DASKHPC_JOBQUEUE") or (options is not None and options.jobs) or (
+                state is not None and scaling.jobs_configured(state.spec)):
+            from daskhpc.cluster import jobqueue
+
+            jobqueue.preload(os.environ)  # worker jobs may be submitted, from another thread
         super().__init__(asynchronous=asynchronous, loop=loop,
                          name=state.cluster_id if state else None)
         if not self.called_from_running_loop:
@@ -209,8 +214,11 @@ class HPCCluster(Cluster):
     # -- scaling ----------------------------------------------------------------------------
     @property
     def workers(self) -> set[str]:
-        """Names of the workers the nodes are to run (distributed's `plan` and `requested`)."""
-        return targets.read(self.spec).names() if self._state is not None else set()
+        """Names of the workers the nodes and worker jobs are to run (distributed's `plan` and
+        `requested`)."""
+        if self._state is None:
+            return set()
+        return targets.read(self.spec).names() | set(scaling.job_workers(self.spec))
 
     def scale(self, n: int) -> Any:  # type: ignore[override]
         """n workers in all: new ones start on the nodes with the fewest, surplus ones retire
@@ -229,7 +237,19 @@ class HPCCluster(Cluster):
         if self._scale_lock is None:
             self._scale_lock = asyncio.Lock()
         async with self._scale_lock:
-            current = targets.read(self.spec)
+            spec = self.spec
+            jobs = scaling.job_workers(spec)
+            beyond = n - scaling.capacity(spec)  # workers wanted past the allocation
+            if beyond > 0:
+                await self._run(scaling.add_workers, spec, scaling.capacity(spec))
+                if beyond > len(jobs):
+                    await self._run(scaling.add_jobs, spec, beyond - len(jobs))
+                elif beyond < len(jobs):
+                    await self._retire(jobs[beyond:])  # the newest jobs go first
+                return
+            if jobs:
+                await self._retire(jobs)
+            current = targets.read(spec)
             if n >= current.total:
                 await self._run(scaling.add_workers, self.spec, n)
                 return
@@ -251,14 +271,15 @@ class HPCCluster(Cluster):
             await self.scheduler_comm.retire_workers(names=connected, close_workers=True,
                                                      remove=True)
         await self._run(scaling.remove_workers, self.spec, names)
+        await self._run(scaling.cancel_jobs, self.spec, names)
 
     async def _run(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
     def adapt(self, Adaptive: type[DaskAdaptive] = DaskAdaptive,
               **kwargs: Any) -> DaskAdaptive:
-        """distributed's Adaptive between `minimum` and `maximum` workers (at most, and by
-        default, what the allocation holds)."""
+        """distributed's Adaptive between `minimum` and `maximum` workers (by default at most
+        what the allocation holds; more only with worker jobs configured)."""
         if kwargs.get("maximum") is None or kwargs["maximum"] == float("inf"):
             kwargs["maximum"] = scaling.capacity(self.spec)
         scaling.check_size(self.spec, kwargs["maximum"])

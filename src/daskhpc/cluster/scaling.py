@@ -3,15 +3,19 @@
 The allocation holds what the spec planned (every node full); `scale(n)` up to that adds named
 workers to the nodes with the fewest, `scale(n)` down retires workers through the scheduler,
 which moves their data to the others first, and then drops them from the targets (the node
-agents end whatever has not ended yet). Past the allocation scaling is refused with one line
-saying how to get more: a bigger allocation, or worker jobs submitted at start (`jobs=N`).
+agents end whatever has not ended yet). Past the allocation, with worker jobs configured (the
+batch system named by DASKHPC_JOBQUEUE, or jobs submitted at start), each further worker is a
+batch job of one worker (daskhpc.cluster.jobqueue), retired first and cancelled when scaling
+down; without, scaling there is refused with one line saying what to configure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
-from daskhpc.cluster import targets
+from daskhpc.cluster import jobqueue, targets
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.cluster.targets import Targets
 from daskhpc.errors import DaskhpcError
@@ -22,19 +26,39 @@ def capacity(spec: ClusterSpec) -> int:
     return spec.total_workers
 
 
-def check_size(spec: ClusterSpec, n: object) -> int:
+def jobs_configured(spec: ClusterSpec, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether growing past the allocation may submit worker jobs: a batch system was chosen
+    for them (DASKHPC_JOBQUEUE), or the cluster already has some (started with jobs=N)."""
+    return bool(environ.get("DASKHPC_JOBQUEUE", "").strip()) or bool(
+        jobqueue.recorded(Path(spec.cluster_dir)).get("jobs"))
+
+
+def check_size(spec: ClusterSpec, n: object, environ: Mapping[str, str] = os.environ) -> int:
     """n as a worker count this cluster can reach, or one line saying why not."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise DaskhpcError(f"scale({n!r}): give a whole number of workers, 0 or more")
-    if n > capacity(spec):
+    if n > capacity(spec) and not jobs_configured(spec, environ):
         raise DaskhpcError(
             f"scale({n}): the allocation holds {capacity(spec)} workers "
-            f"({len(spec.nodes)} node(s) x workers per node); for more, ask for a bigger "
-            "allocation, or start the cluster with jobs=N (N batch jobs of workers, as "
-            "start-dask-cluster --jobs; DASKHPC_JOBQUEUE and dask-jobqueue's jobqueue.<system> "
-            "settings say where they go)"
+            f"({len(spec.nodes)} node(s) x workers per node) and no worker jobs are configured; "
+            "set DASKHPC_JOBQUEUE (slurm, pbs, sge or lsf; queue, account and walltime in "
+            "dask-jobqueue's jobqueue.<system> settings) to grow with batch jobs, start with "
+            "jobs=N, or ask for a bigger allocation"
         )
     return n
+
+
+def job_workers(spec: ClusterSpec) -> list[str]:
+    """Names of the one-worker jobs' workers, oldest first."""
+    return list(jobqueue.recorded(Path(spec.cluster_dir)).get("names", {}).values())
+
+
+def add_jobs(spec: ClusterSpec, count: int) -> None:
+    jobqueue.submit_jobs(spec, count, os.environ, one_worker=True)
+
+
+def cancel_jobs(spec: ClusterSpec, names: Iterable[str]) -> None:
+    jobqueue.cancel_named(Path(spec.cluster_dir), names)
 
 
 def grown(spec: ClusterSpec, current: Targets, n: int) -> Targets:
