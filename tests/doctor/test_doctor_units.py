@@ -120,7 +120,7 @@ def test_start_refuses_bad_paths_up_front(tmp_path: Path, option: str, value: st
         check_start_paths(Path("/proc/nope/x.json"), None, True)
     with pytest.raises(DaskhpcError):
         check_start_paths(tmp_path / "x.json", "/proc/nope", True)
-    assert time.monotonic() - began < 0.1
+    assert time.monotonic() - began < 0.5  # milliseconds on a quiet machine
 
 
 def test_doctor_alone_on_this_machine(tmp_path: Path) -> None:
