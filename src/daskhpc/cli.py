@@ -56,9 +56,21 @@ _positive_float = _number(float, 0, False, "a number", "more than 0")
 def _add_setup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
-        choices=["auto", "micromamba", "mamba", "conda", "venv"],
+        choices=["auto", "conda", "micromamba", "mamba", "rattler", "venv"],
         default="auto",
-        help="how to build the environment (default: the first of micromamba, mamba, conda, venv)",
+        help="how to build the environment: conda (through micromamba, mamba or conda when "
+        "found, else rattler), venv; default auto: a conda tool if found, else rattler if the "
+        "conda channels answer, else venv",
+    )
+    parser.add_argument(
+        "--channel", action="append", default=[], metavar="URL",
+        help="conda channel (repeatable; file:// or https:// mirrors); default: the site's "
+        ".condarc, else the environment file's channels",
+    )
+    parser.add_argument(
+        "--environment", metavar="FILE",
+        help="conda backends: an environment.yml or conda-lock.yml instead of "
+        "envs/conda-lock.yml (when present) or envs/environment.yml",
     )
     parser.add_argument(
         "--prefix",

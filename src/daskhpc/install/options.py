@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from daskhpc import __version__, paths
+from daskhpc import __version__, manifest, paths
 from daskhpc.errors import DaskhpcError
+from daskhpc.install import channels
 from daskhpc.install.backends import Backend, conda, select
 
 MIN_ENV_PYTHON = (3, 11)  # what the locked stack needs (numpy 2.4, pandas 3); see envs/lock.sh
@@ -40,6 +41,9 @@ class InstallOptions:
     modulefiles_dir: Optional[Path]
     module_version: str
     update: bool
+    source: Path  # conda backends: the environment.yml or conda-lock.yml to install
+    channels: tuple[str, ...]  # conda channel URLs, in order
+    rattler_cache: Path  # the rattler backend's package and index cache
 
     @property
     def env_python(self) -> Path:
@@ -127,16 +131,54 @@ def _check_combinations(args: argparse.Namespace) -> None:
         raise DaskhpcError("--name names a conda environment; with --backend venv use --prefix")
     if args.name and args.system:
         raise DaskhpcError("--system installs live under --prefix; leave out --name")
+    if args.backend == "venv" and (args.channel or args.environment):
+        raise DaskhpcError("--channel and --environment are for conda environments; with "
+                           "--backend venv leave them out (the venv installs envs/"
+                           "requirements.lock)")
     for flag, value in (("--kernel-name", args.kernel_name), ("--name", args.name)):
         if value is not None and (not value or "/" in value or value.startswith(".")):
             raise DaskhpcError(f"{flag} {value!r} must be a plain name (no '/', no leading '.')")
 
 
+def conda_source(repo: Path, given: Optional[str]) -> Path:
+    """The file a conda environment is made from: --environment, else the project's lock when
+    it exists, else its environment.yml."""
+    if given:
+        path = _absolute(given)
+        if not path.is_file():
+            raise DaskhpcError(f"--environment {given}: no such file; give an environment.yml "
+                               "or conda-lock.yml")
+        return path
+    lock = repo / "envs" / conda.CONDA_LOCK_FILE
+    return lock if lock.exists() else repo / "envs" / "environment.yml"
+
+
+def _recorded_backend(args: argparse.Namespace) -> Optional[str]:
+    """The backend of the install already there (auto keeps it: no probing on a re-run)."""
+    if args.system:
+        prefix = _absolute(args.prefix) if args.prefix else paths.default_system_prefix(
+            __version__)
+        path = paths.system_manifest_file(prefix)
+    else:
+        path = paths.manifest_file()
+    try:
+        record = manifest.load(path)
+    except DaskhpcError:
+        return None
+    return record.settings.get("backend") if record else None
+
+
 def resolve(args: argparse.Namespace) -> InstallOptions:
     _check_combinations(args)
     repo = repo_dir()
-    backend = select(args.backend)
-    if args.name and backend.name == "venv":
+    source = conda_source(repo, args.environment)
+    channel_urls, _ = channels.resolve(args.channel, source)
+    backend = select(args.backend, channel_urls,
+                     _recorded_backend(args) if args.backend == "auto" else None)
+    if args.channel and backend.name in ("mamba", "conda"):
+        raise DaskhpcError(f"{backend.name} env create takes its channels from the environment "
+                           "file and .condarc: put the URL there, or use --backend rattler")
+    if args.name and backend.tool is None:
         raise DaskhpcError("--name needs conda, mamba or micromamba and none was found; "
                            "use --prefix")
     python = _absolute(args.python) if args.python else Path(sys.executable)
@@ -189,4 +231,7 @@ def resolve(args: argparse.Namespace) -> InstallOptions:
         modulefiles_dir=modulefiles_dir,
         module_version=module_version,
         update=bool(args.update),
+        source=source,
+        channels=tuple(channel_urls),
+        rattler_cache=paths.cache_dir() / "rattler",
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 from daskhpc import __version__, manifest
 from daskhpc.errors import DaskhpcError
 from daskhpc.install import apply, plan
-from daskhpc.install.backends import venv
+from daskhpc.install.backends import rattler, venv
 from daskhpc.install.options import InstallOptions, resolve
 from daskhpc.manifest import Manifest
 
@@ -20,11 +20,16 @@ def _gather_state(options: InstallOptions, record: Manifest) -> plan.State:
     env = record.env
     complete = bool(env and apply.build_is_complete(Path(env.build))
                     and os.path.realpath(env.link) == os.path.realpath(env.build))
-    uv = venv.find_uv(options.tools_dir) if options.backend.name == "venv" else None
+    backend = options.backend.name
+    uv = venv.find_uv(options.tools_dir) if backend == "venv" else None
+    runner = rattler.find_runner(options.tools_dir) if backend == "rattler" else None
+    if backend == "rattler":
+        uv = venv.find_uv(options.tools_dir) or rattler.find_uv(options.tools_dir)
     return plan.State(
         env=env,
         env_complete=complete,
         uv=uv,
+        rattler_runner=runner,
         venv_available=all(importlib.util.find_spec(name) is not None
                            for name in ("venv", "ensurepip")),
     )
@@ -55,7 +60,7 @@ def preflight(options: InstallOptions, record: Manifest, state: plan.State,
     if previous and previous != str(options.env_link):
         raise DaskhpcError(f"daskhpc is already installed with its environment at {previous}; "
                            "run remove-dask.sh first to install it elsewhere")
-    if any(step.kind == "uv" for step in steps) and not state.venv_available:
+    if any(step.kind in ("uv", "rattler-tools") for step in steps) and not state.venv_available:
         raise DaskhpcError(f"{sys.executable} cannot create virtual environments (no venv/"
                            "ensurepip; Debian: apt install python3-venv) and uv is not on PATH; "
                            "install one of them, or pass --python with a complete Python")
@@ -108,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     preflight(options, record, state, steps)
     installer = apply.Installer(options, record, state)
 
+    if options.backend.note:
+        print(options.backend.note, file=sys.stderr, flush=True)
     if args.dry_run or not (args.yes or not sys.stdin.isatty()):
         print(f"daskhpc {__version__} setup plan ({options.backend.name} backend):")
         pending = installer.pending(steps)
