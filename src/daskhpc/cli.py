@@ -21,6 +21,7 @@ COMMAND_MODULES = {
     "start": "daskhpc.cluster.start",
     "stop": "daskhpc.cluster.stop",
     "status": "daskhpc.cluster.status",
+    "doctor": "daskhpc.doctor.command",
 }
 
 
@@ -147,6 +148,11 @@ def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_start_arguments(parser)  # the same options: it checks what that start would do
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def _add_cluster_choice(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cluster_id", nargs="?", help="which cluster (default: the latest)")
 
@@ -168,6 +174,8 @@ _ARGUMENTS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "start": ("start a Dask cluster on the allocated nodes", _add_start_arguments),
     "stop": ("stop a cluster and every process it started", _add_stop_arguments),
     "status": ("show the running clusters", _add_status_arguments),
+    "doctor": ("check, before starting, everything a start with these options needs",
+               _add_doctor_arguments),
 }
 
 # Names under which the wrappers and the shell scripts present each command.
@@ -177,6 +185,7 @@ PROGRAM_NAMES = {
     "start": "start-dask-cluster",
     "stop": "stop-dask-cluster",
     "status": "dask-cluster-status",
+    "doctor": "dask-cluster-doctor",
 }
 
 
@@ -221,3 +230,7 @@ def stop_main() -> int:
 
 def status_main() -> int:
     return run_command("status", sys.argv[1:])
+
+
+def doctor_main() -> int:
+    return run_command("doctor", sys.argv[1:])

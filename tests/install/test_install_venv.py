@@ -66,7 +66,7 @@ def test_what_the_tutorials_need_works_in_a_notebook(dask_install: DaskInstall,
 
 
 @pytest.mark.parametrize("program", ["start-dask-cluster", "stop-dask-cluster",
-                                     "dask-cluster-status"])
+                                     "dask-cluster-status", "dask-cluster-doctor"])
 def test_wrappers_run_from_a_clean_login_shell(dask_install: DaskInstall, program: str) -> None:
     wrapper = dask_install.wrapper(program)
     assert os.access(wrapper, os.X_OK)
