@@ -212,7 +212,7 @@ def _pip_install(prefix: Path, requirements: Path) -> None:
     else:
         argv = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                 "--require-hashes", "--no-deps", "-r", str(requirements)]
-    print("$ " + " ".join(argv), flush=True)
+    print("running: " + " ".join(argv), flush=True)
     code = subprocess.run(argv, stdin=subprocess.DEVNULL).returncode
     if code != 0:
         raise Failure(f"installing the PyPI part from {requirements} failed (exit {code})")
