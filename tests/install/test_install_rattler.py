@@ -165,6 +165,9 @@ def test_noop_rerun_then_failures_leave_the_install(conda_install: CondaInstall,
     home, build = conda_install.home, conda_install.env.resolve()
     again = setup(home, conda_install.args)
     assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
+    # A plain re-run (after a git pull) keeps the backend, channel and file it was given.
+    plain = setup(home, [])
+    assert plain.returncode == 0 and "nothing to do" in plain.stdout, plain.stderr
 
     unreachable = [a if not a.startswith("file://") else "http://127.0.0.1:9/conda-forge"
                    for a in conda_install.args]

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from daskhpc import __version__, manifest, paths
 from daskhpc.errors import DaskhpcError
@@ -43,6 +43,8 @@ class InstallOptions:
     update: bool
     source: Path  # conda backends: the environment.yml or conda-lock.yml to install
     channels: tuple[str, ...]  # conda channel URLs, in order
+    given_channels: tuple[str, ...]  # --channel (or the install's recorded ones)
+    given_environment: bool  # source came from --environment (or the install's record)
     rattler_cache: Path  # the rattler backend's package and index cache
 
     @property
@@ -153,8 +155,9 @@ def conda_source(repo: Path, given: Optional[str]) -> Path:
     return lock if lock.exists() else repo / "envs" / "environment.yml"
 
 
-def _recorded_backend(args: argparse.Namespace) -> Optional[str]:
-    """The backend of the install already there (auto keeps it: no probing on a re-run)."""
+def _recorded_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What the install already there was made with: a plain re-run (after a `git pull`) keeps
+    its backend (auto does not probe again), its channels and its environment file."""
     if args.system:
         prefix = _absolute(args.prefix) if args.prefix else paths.default_system_prefix(
             __version__)
@@ -164,17 +167,20 @@ def _recorded_backend(args: argparse.Namespace) -> Optional[str]:
     try:
         record = manifest.load(path)
     except DaskhpcError:
-        return None
-    return record.settings.get("backend") if record else None
+        return {}
+    return dict(record.settings) if record else {}
 
 
 def resolve(args: argparse.Namespace) -> InstallOptions:
     _check_combinations(args)
     repo = repo_dir()
-    source = conda_source(repo, args.environment)
-    channel_urls, _ = channels.resolve(args.channel, source)
+    recorded = _recorded_settings(args)
+    environment = args.environment or recorded.get("environment")
+    source = conda_source(repo, environment)
+    given_channels = list(args.channel or recorded.get("channels") or [])
+    channel_urls, _ = channels.resolve(given_channels, source)
     backend = select(args.backend, channel_urls,
-                     _recorded_backend(args) if args.backend == "auto" else None)
+                     recorded.get("backend") if args.backend == "auto" else None)
     if args.channel and backend.name in ("mamba", "conda"):
         raise DaskhpcError(f"{backend.name} env create takes its channels from the environment "
                            "file and .condarc: put the URL there, or use --backend rattler")
@@ -233,5 +239,7 @@ def resolve(args: argparse.Namespace) -> InstallOptions:
         update=bool(args.update),
         source=source,
         channels=tuple(channel_urls),
+        given_channels=tuple(given_channels),
+        given_environment=bool(environment),
         rattler_cache=paths.cache_dir() / "rattler",
     )

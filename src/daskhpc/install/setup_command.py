@@ -129,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
     record.system = options.system
     record.daskhpc_version = __version__
     record.settings = {"env_link": str(options.env_link), "backend": options.backend.name}
+    if options.backend.makes_conda_env:  # kept by plain re-runs (options.resolve)
+        record.settings["channels"] = list(options.given_channels)
+        if options.given_environment:
+            record.settings["environment"] = str(options.source)
     if options.system:
         os.umask(0o022)
     try:
