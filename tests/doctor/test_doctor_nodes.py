@@ -24,6 +24,8 @@ from doctor_helpers import (
     run,
     sshd_pid,
 )
+from testbed.mpi import across_nodes_env
+from testbed.mpi import missing_requirements as mpi_missing
 from testbed.nodes import NodeBed
 
 pytestmark = pytest.mark.ssh_nodes
@@ -143,7 +145,9 @@ def test_return_path_blocked_on_one_node(bed: NodeBed, home: Path) -> None:
     assert report.returncode == 1
     line = report.only("problem", "network")
     assert f"node2: cannot open a TCP connection back to the scheduler's address {head}:" in line
-    assert "no answer within 3 s" in line and "fix: allow TCP from the nodes" in line
+    assert "no answer within 3 s: dropped on the way" in line
+    assert f"fix: have the firewall (on those nodes or between them) let TCP from the nodes " \
+        f"reach {head} on any port" in line
 
 
 def test_local_directory_on_fuse_on_one_node(bed: NodeBed, home: Path) -> None:
@@ -217,3 +221,14 @@ def test_failed_start_names_the_node_in_one_line_and_the_doctor(bed: NodeBed,
             f"{scratch}") in start.stderr
     line = report.only("problem", "scratch")
     assert "node3: worker directories cannot be made" in line and "Read-only" in line
+
+
+@pytest.mark.mpi
+def test_mpirun_across_the_nodes(bed: NodeBed, home: Path) -> None:
+    reason = mpi_missing()
+    if reason:
+        pytest.skip(reason)
+    report = doctor(bed, home, "--launcher", "mpi", **across_nodes_env(bed))
+    assert report.returncode == 0, report.stdout
+    assert ("launcher mpi (asked for with --launcher): mpirun starts a process on every node"
+            in report.stdout)

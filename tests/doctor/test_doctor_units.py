@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,8 @@ import pytest
 
 from daskhpc.doctor import findings, mounts
 from daskhpc.doctor.hint import command_line
-from daskhpc.doctor.paths import directory_problem, file_problem
+from daskhpc.doctor.paths import check_start_paths, directory_problem, file_problem
+from daskhpc.errors import DaskhpcError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,13 +93,11 @@ def test_findings_about_several_nodes_become_one_line() -> None:
     assert json.loads(findings.as_json(merged))["problems"] == 1
 
 
-def start(home: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+def start(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO / "src")}
     env.pop("DASKHPC_STATE_DIR", None)
-    began = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "daskhpc", "start", "--launcher", "local",
-                             *args], env=env, capture_output=True, text=True, timeout=60)
-    return result, time.monotonic() - began
+    return subprocess.run([sys.executable, "-m", "daskhpc", "start", "--launcher", "local",
+                           *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize(("option", "value", "expected"), [
@@ -110,11 +110,16 @@ def start(home: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], flo
 ])
 def test_start_refuses_bad_paths_up_front(tmp_path: Path, option: str, value: str,
                                           expected: str) -> None:
-    result, took = start(tmp_path, option, value)
+    result = start(tmp_path, option, value)
     assert result.returncode == 2
     assert result.stderr == f"start-dask-cluster: error: {expected}\n"
-    assert took < 1.0, took  # the whole command, Python's start included
     assert not (tmp_path / ".local" / "state" / "daskhpc" / "clusters").exists()  # nothing ran
+    began = time.monotonic()  # the checks themselves (the command adds Python's start)
+    with pytest.raises(DaskhpcError):
+        check_start_paths(Path("/proc/nope/x.json"), None, True)
+    with pytest.raises(DaskhpcError):
+        check_start_paths(tmp_path / "x.json", "/proc/nope", True)
+    assert time.monotonic() - began < 0.1
 
 
 def test_doctor_alone_on_this_machine(tmp_path: Path) -> None:
@@ -130,10 +135,66 @@ def test_doctor_alone_on_this_machine(tmp_path: Path) -> None:
     assert not (tmp_path / ".local").exists()  # its token and folders are gone
 
 
-def test_the_doctor_line_repeats_what_start_was_asked() -> None:
-    from daskhpc.cli import build_parser
+# A Jupyter server stand-in: a process named like one, running the doctor as its child (as a
+# terminal or kernel of that server would).
+SERVER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[2:]))"
 
-    args = build_parser("start").parse_args(["--hosts", "node[1-3]", "--interface", "ib0",
-                                             "--timeout", "30", "--no-tls"])
+
+def doctor_under_jupyterhub(home: Path, server_python: str,
+                            **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(REPO / "src"),
+           "JUPYTERHUB_SERVICE_PREFIX": "/user/alice/", **extra}
+    return subprocess.run([server_python, "-c", SERVER, "jupyter-lab", sys.executable, "-m",
+                           "daskhpc", "doctor"], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def lines(result: subprocess.CompletedProcess[str], status: str) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith(status)]
+
+
+def test_jupyter_server_proxy_missing_from_the_servers_environment(tmp_path: Path) -> None:
+    system_python = "/usr/bin/python3"
+    if not Path(system_python).exists() or subprocess.run(
+            [system_python, "-c", "import jupyter_server_proxy"], capture_output=True
+    ).returncode == 0:
+        pytest.skip("needs a Python without jupyter-server-proxy at /usr/bin/python3")
+    result = doctor_under_jupyterhub(tmp_path, system_python)
+    assert result.returncode == 1
+    [line] = lines(result, "problem")
+    assert line.startswith(f"problem  dashboard:         jupyter-server-proxy is not in the "
+                           f"Jupyter server's environment ({system_python})")
+    assert f"fix: {system_python} -m pip install jupyter-server-proxy" in line
+
+
+def test_servers_proxy_with_and_without_the_allow_list_hook(tmp_path: Path) -> None:
+    config = tmp_path / "jupyter-config"
+    config.mkdir()
+    result = doctor_under_jupyterhub(tmp_path, sys.executable,
+                                     JUPYTER_CONFIG_DIR=str(config))
+    [line] = lines(result, "warning")
+    assert "does not use daskhpc.proxy_allowlist" in line and "fix: add the allow-list" in line
+    (config / "jupyter_server_config.py").write_text(
+        "from daskhpc.proxy_allowlist import allowed\nc.ServerProxy.host_allowlist = allowed\n")
+    result = doctor_under_jupyterhub(tmp_path, sys.executable, JUPYTER_CONFIG_DIR=str(config))
+    assert result.returncode == 0 and lines(result, "warning") == [], result.stdout
+    assert "has jupyter-server-proxy and the allow-list hook" in result.stdout
+
+
+def test_http_proxy_without_no_proxy_for_the_nodes(tmp_path: Path) -> None:
+    result = doctor_under_jupyterhub(tmp_path, sys.executable, http_proxy="http://proxy:3128",
+                                     no_proxy="login1,.example.org")
+    [line] = [line for line in lines(result, "warning") if "http_proxy" in line]
+    assert "http_proxy is set (http://proxy:3128) and no_proxy does not name the node" in line
+    covered = doctor_under_jupyterhub(tmp_path, sys.executable, http_proxy="http://proxy:3128",
+                                      no_proxy=f"login1,{socket.gethostname()}")
+    assert "http_proxy is set" not in covered.stdout
+
+
+def test_the_doctor_line_repeats_what_start_was_asked() -> None:
+    from daskhpc.cli import parse_options
+
+    args = parse_options("start", ["--hosts", "node[1-3]", "--interface", "ib0",
+                                   "--timeout", "30", "--no-tls"])
     assert command_line(args) == ("dask-cluster-doctor --hosts 'node[1-3]' --interface ib0 "
                                   "--no-tls")

@@ -8,7 +8,6 @@ sees its stdin close and tears everything down; when interrupted, we wait for th
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -41,26 +40,27 @@ from daskhpc.cluster.walltime import with_job_end
 from daskhpc.doctor.hint import command_line as doctor_command
 from daskhpc.doctor.paths import check_start_paths
 from daskhpc.errors import DaskhpcError
+from daskhpc.options import StartOptions
 
 TEARDOWN_WAIT = 60.0  # seconds to wait for the supervisor's teardown after a failure
 
 
-def run(args: argparse.Namespace) -> int:
-    allocation = with_job_end(detect(os.environ, args.hostfile, args.hosts), os.environ)
-    launcher, why = choose(args.launcher, allocation, os.environ)
-    jobqueue.check(args.jobs, os.environ)
-    check_start_paths(plan.scheduler_file(args.scheduler_file), args.local_directory,
+def run(options: StartOptions) -> int:
+    allocation = with_job_end(detect(os.environ, options.hostfile, options.hosts), os.environ)
+    launcher, why = choose(options.launcher, allocation, os.environ)
+    jobqueue.check(options.jobs, os.environ)
+    check_start_paths(plan.scheduler_file(options.scheduler_file), options.local_directory,
                       any(is_this_machine(node.host) for node in allocation.nodes))
-    check_scheduler_file(plan.scheduler_file(args.scheduler_file))
-    if args.no_tls:
+    check_scheduler_file(plan.scheduler_file(options.scheduler_file))
+    if not options.tls:
         print("warning: --no-tls: anyone who can reach the scheduler port can run code as you",
               file=sys.stderr)
     prune_stopped()
     cluster_id = new_cluster_id()
     cluster_dir = make_cluster_dir(cluster_id)
     try:
-        tls_dir = None if args.no_tls else make_tls(cluster_dir)
-        spec = plan.build_spec(args, allocation, launcher, cluster_id, cluster_dir, tls_dir,
+        tls_dir = make_tls(cluster_dir) if options.tls else None
+        spec = plan.build_spec(options, allocation, launcher, cluster_id, cluster_dir, tls_dir,
                                remote_has_infiniband)
         get_launcher(launcher, spec)  # an unavailable launcher fails here, before anything runs
         spec.write()
@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         code = Starter(spec).run()
     except DaskhpcError as error:
-        raise DaskhpcError(f"{error}\nto find the cause: {doctor_command(args)}",
+        raise DaskhpcError(f"{error}\nto find the cause: {doctor_command(options)}",
                            error.exit_code) from None
-    if code == 0 and args.jobs:
-        job_ids = jobqueue.submit_jobs(spec, args.jobs, os.environ)
+    if code == 0 and options.jobs:
+        job_ids = jobqueue.submit_jobs(spec, options.jobs, os.environ)
         print(f"submitted {len(job_ids)} worker job(s) that join this cluster: "
               f"{' '.join(job_ids)} (stop-dask-cluster cancels them)")
     return code

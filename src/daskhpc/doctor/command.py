@@ -6,7 +6,6 @@ options (as every command).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -14,13 +13,14 @@ import time
 from daskhpc.doctor import findings
 from daskhpc.doctor.checks import FAMILIES
 from daskhpc.doctor.context import gather
+from daskhpc.options import DoctorOptions
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: DoctorOptions) -> int:
     began = time.monotonic()
-    context = gather(args, os.environ)
+    context = gather(options.start, os.environ)
     found = findings.merge([item for family in FAMILIES for item in family(context)])
-    if args.json:
+    if options.json:
         print(findings.as_json(found))
     else:
         for item in found:

@@ -3,7 +3,6 @@ node's probe report. Errors on the way are kept for the checks to report, not ra
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -13,11 +12,12 @@ from daskhpc.cluster.launchers.base import Launcher
 from daskhpc.cluster.walltime import with_job_end
 from daskhpc.doctor.probing import NodeReport, probe_nodes, reaching_spec
 from daskhpc.errors import DaskhpcError
+from daskhpc.options import StartOptions
 
 
 @dataclass
 class Context:
-    args: argparse.Namespace  # start-dask-cluster's options, plus --json
+    args: StartOptions  # what the start to check is asked
     environ: Mapping[str, str]
     allocation: Optional[Allocation] = None
     allocation_error: Optional[str] = None
@@ -44,7 +44,7 @@ class Context:
                 if report.facts is not None}
 
 
-def gather(args: argparse.Namespace, environ: Mapping[str, str]) -> Context:
+def gather(args: StartOptions, environ: Mapping[str, str]) -> Context:
     context = Context(args, environ)
     try:
         context.allocation = with_job_end(detect(environ, args.hostfile, args.hosts), environ)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import shlex
+
+from daskhpc.options import StartOptions
 
 # start-dask-cluster's options that change what the doctor checks, as they are spelled.
 _CHECKED_OPTIONS = ("hostfile", "hosts", "launcher", "interface", "local_directory",
@@ -11,13 +12,13 @@ _CHECKED_OPTIONS = ("hostfile", "hosts", "launcher", "interface", "local_directo
                     "jobs")
 
 
-def command_line(args: argparse.Namespace) -> str:
+def command_line(args: StartOptions) -> str:
     """The doctor command that checks what start-dask-cluster was asked to do."""
     words = ["dask-cluster-doctor"]
     for name in _CHECKED_OPTIONS:
         value = getattr(args, name, None)
         if value is not None and value not in ("auto", 0):
             words += [f"--{name.replace('_', '-')}", str(value)]
-    if getattr(args, "no_tls", False):
+    if not args.tls:
         words.append("--no-tls")
     return shlex.join(words)

@@ -68,7 +68,7 @@ def connect(target: tuple[str, int], timeout: float) -> Optional[str]:
         with socket.create_connection(tuple(target), timeout=timeout):
             return None
     except socket.timeout:
-        return f"no answer within {timeout:g} s (dropped on the way)"
+        return f"no answer within {timeout:g} s: dropped on the way"
     except OSError as error:
         return error.strerror or str(error)
 

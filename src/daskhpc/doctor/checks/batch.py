@@ -39,7 +39,7 @@ def check(context: Context) -> list[Finding]:
     hosts = context.hosts
     found = [ok(CHECK, f"{source(context)}: {len(hosts)} node(s) {node_list(hosts)}")]
     try:
-        plan.worker_end_time(context.allocation, time.time())
+        plan.worker_end_time(context.allocation, time.time(), context.args.lifetime_margin)
         jobqueue.check(context.args.jobs, context.environ)
     except DaskhpcError as error:
         found.append(problem(CHECK, str(error), ""))

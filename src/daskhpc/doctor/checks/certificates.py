@@ -23,7 +23,7 @@ def _exposed(directory: Path, mask: int) -> bool:
 
 def check(context: Context) -> list[Finding]:
     found = []
-    if not context.args.no_tls:
+    if context.args.tls:
         from daskhpc.cluster.security import create_cluster_tls
 
         try:
@@ -42,5 +42,5 @@ def check(context: Context) -> list[Finding]:
                              f"chmod 700 {clusters}"))
     if found:
         return found
-    what = "plain tcp:// (--no-tls)" if context.args.no_tls else "TLS certificates can be made"
-    return [ok(CHECK, f"{what}; {state} is private")]
+    what = "TLS certificates can be made" if context.args.tls else "plain tcp:// (--no-tls)"
+    return [ok(CHECK, f"{what}; only you can write in {state}")]

@@ -5,6 +5,7 @@ dashboard's traffic away from the nodes."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from typing import Optional
 
@@ -35,10 +36,12 @@ def server_python() -> Optional[str]:
     ancestor of this process."""
     for process in psutil.Process().parents():
         try:
-            words = " ".join(process.cmdline())
+            argv = process.cmdline()
+            words = " ".join(argv)
             if "jupyter" in words and any(key in words for key in
                                           ("lab", "notebook", "server", "singleuser")):
-                return process.exe()
+                # argv[0] as started: a venv's python is a link that exe() would resolve away
+                return argv[0] if os.path.isabs(argv[0]) else process.exe()
         except psutil.Error:
             continue
     return None

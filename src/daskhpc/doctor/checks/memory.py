@@ -3,7 +3,6 @@ limit (v1 or v2, the job's own included) and its physical memory."""
 
 from __future__ import annotations
 
-import argparse
 from typing import Optional
 
 from daskhpc.cluster.allocation import Node
@@ -12,6 +11,7 @@ from daskhpc.cluster.spec import NodeSpec
 from daskhpc.doctor.context import Context
 from daskhpc.doctor.findings import Finding, ok, problem
 from daskhpc.errors import DaskhpcError
+from daskhpc.options import StartOptions
 
 CHECK = "memory"
 
@@ -33,7 +33,7 @@ def allowed(facts: dict[str, object]) -> tuple[int, str]:
     return int(physical), "its memory"
 
 
-def _node(args: argparse.Namespace, node: Node, spec: NodeSpec,
+def _node(args: StartOptions, node: Node, spec: NodeSpec,
           facts: dict[str, object]) -> Optional[Finding]:
     limit, what = allowed(facts)
     total = spec.memory_limit * spec.workers

@@ -106,8 +106,8 @@ def check(context: Context) -> list[Finding]:
             continue
         others = _reachable_elsewhere(context, node["connect"])
         fix = (f"--interface {others[0]} (that node reaches it)" if others else
-               f"allow TCP from the nodes to {address} (any port: the scheduler's is chosen at "
-               "start), or start the cluster from a node of the allocation")
+               f"have the firewall (on those nodes or between them) let TCP from the nodes "
+               f"reach {address} on any port: the scheduler's port is chosen at start")
         found.append(problem(CHECK, f"cannot open a TCP connection back to the scheduler's "
                                     f"address {target} ({error})", fix, [host]))
     found += _infiniband(context, facts, address)

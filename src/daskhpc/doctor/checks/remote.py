@@ -79,6 +79,8 @@ def check(context: Context) -> list[Finding]:
                 if not reached(report, spec.python)]
     if failures:
         return failures
-    how = {"ssh": "ssh in BatchMode (no prompt)", "srun": "srun --overlap steps",
-           "mpi": "mpirun", "local": "this machine only"}.get(name, name)
-    return [ok(CHECK, f"launcher {name} ({context.launcher_why}): {how} reaches every node")]
+    how = {"ssh": "ssh in BatchMode reaches every node without a prompt",
+           "srun": "srun starts a step with --overlap on every node",
+           "mpi": "mpirun starts a process on every node",
+           "local": "nothing to reach"}.get(name, f"{name} reaches every node")
+    return [ok(CHECK, f"launcher {name} ({context.launcher_why}): {how}")]

@@ -33,6 +33,11 @@ class Backend:
         return self.name != "venv"
 
 
+def backend_choices() -> list[str]:
+    """What --backend accepts."""
+    return ["auto", *CONDA_FAMILY, "rattler", "venv"]
+
+
 def _find_conda_tool(name: str) -> Optional[str]:
     """The tool's path: its activation variable first (set even when it is not on PATH)."""
     variable = {"micromamba": "MAMBA_EXE", "conda": "CONDA_EXE"}.get(name)
