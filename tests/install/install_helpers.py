@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from pathlib import Path
+
+from testbed.install import user_environment
 
 from daskhpc.cli import parse_options
 
@@ -43,3 +46,12 @@ def make_home(root: Path) -> Path:
     (other_kernel / "kernel.json").write_text('{"argv": ["python3"], "display_name": "Other"}')
     (home / ".bashrc").write_text("export EDITOR=vi\nalias ll='ls -l'\n")
     return home
+
+
+def as_nobody(site: Path, command: str) -> subprocess.CompletedProcess[str]:
+    home = site / "nobody-home"
+    home.mkdir(exist_ok=True)
+    os.chown(home, 65534, 65534)
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           "bash", "-c", command], env=user_environment(home),
+                          capture_output=True, text=True, timeout=120)

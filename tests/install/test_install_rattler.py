@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from install_helpers import make_home, tree_snapshot
+from install_helpers import as_nobody, make_home, tree_snapshot
 from testbed import conda_channel
 from testbed.install import REPO, run_remove, run_setup, setup_environment, user_environment
 from testbed.nodes import NodeBed
@@ -212,27 +212,40 @@ def locked(channel: str, tmp_path: Path) -> Iterator[Path]:
     yield lock
 
 
-def test_install_exactly_a_conda_lock_file(locked: Path, tmp_path: Path) -> None:
+def test_install_exactly_a_conda_lock_file_for_all_users(locked: Path, site: Path,
+                                                          tmp_path: Path) -> None:
+    """An admin install (--system) from the lock: exactly its packages, readable and not
+    writable by a plain user, and removed exactly."""
     document = locked.read_text()
-    assert "version: 1" in document and "manager: conda" in document
-    home = tmp_path / "home"
-    home.mkdir()
     packages = yaml.safe_load(document)["package"]
+    before = tree_snapshot(site)
+    prefix = site / "opt/daskhpc/9.9"
+    admin = setup_environment(site / "admin")
+    system = ["--system", "--prefix", str(prefix), "--kernel-dir", str(site / "share/jupyter")]
     hello = next(package for package in packages if package["name"] == "hello-daskhpc")
     tampered = tmp_path / "bad-conda-lock.yml"
     tampered.write_text(document.replace(hello["hash"]["sha256"], "0" * 64))
-    result = setup(home, ["--backend", "rattler", "--environment", str(tampered)])
+    result = run_setup(site / "admin", ["--yes", "--backend", "rattler", *system,
+                                        "--environment", str(tampered)], environment=admin)
     assert result.returncode != 0
     [line] = error_lines(result)
     assert "hash mismatch" in line and "hello-daskhpc" in line
-    assert not (home / ".local/share/daskhpc/env").exists()
+    assert not (prefix / "env").exists()
 
-    result = setup(home, ["--backend", "rattler", "--environment", str(locked)])
+    result = run_setup(site / "admin", ["--yes", "--backend", "rattler", *system,
+                                        "--environment", str(locked)], environment=admin)
     assert result.returncode == 0, result.stdout + result.stderr
-    build = (home / ".local/share/daskhpc/env").resolve()
-    installed = {json.loads(path.read_text())["url"]: json.loads(path.read_text())["sha256"]
-                 for path in (build / "conda-meta").glob("*.json")}
-    wanted = {package["url"]: package["hash"]["sha256"] for package in packages}
-    assert installed == wanted
-    assert run_remove(home, ["--yes"], environment=setup_environment(home)).returncode == 0
-    assert list(home.iterdir()) == []
+    build = (prefix / "env").resolve()
+    installed = {}
+    for path in (build / "conda-meta").glob("*.json"):
+        record = json.loads(path.read_text())
+        installed[record["url"]] = record["sha256"]
+    assert installed == {package["url"]: package["hash"]["sha256"] for package in packages}
+
+    check = as_nobody(site, f"{prefix}/env/bin/python -c 'import hello_daskhpc, distributed'")
+    assert check.returncode == 0, check.stderr
+    assert as_nobody(site, f"touch {prefix}/env/bin/intruder").returncode != 0
+    removed = run_remove(site / "admin", ["--yes", "--system", "--prefix", str(prefix)],
+                         environment=admin)
+    assert removed.returncode == 0, removed.stderr
+    assert tree_snapshot(site) == before
