@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,15 @@ import pytest
 import yaml
 from install_helpers import as_nobody, make_home, tree_snapshot
 from testbed import conda_channel
-from testbed.install import REPO, run_remove, run_setup, setup_environment, user_environment
+from testbed.install import (
+    REPO,
+    python_only_dir,
+    run_remove,
+    run_setup,
+    setup_environment,
+    user_environment,
+    uv_bin_dir,
+)
 from testbed.nodes import NodeBed
 from tutorial_needs import check_tutorial_outputs, run_tutorial_needs
 
@@ -185,6 +195,26 @@ def test_noop_rerun_then_failures_leave_the_install(conda_install: CondaInstall,
     [line] = error_lines(result)
     assert "no-such-package" in line and "previous install is unchanged" in line
 
+    # Ctrl-C while a rebuild (--update) is installing its conda packages.
+    process = subprocess.Popen(["sh", str(REPO / "setup-dask.sh"), "--yes", "--update"],
+                               env=setup_environment(home), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            fresh = [b for b in build.parent.iterdir() if b != build]
+            if any((b / "conda-meta").is_dir() for b in fresh):
+                break
+            time.sleep(0.1)
+        assert process.poll() is None, "setup finished before it could be interrupted"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+        _, errors = process.communicate(timeout=300)
+    assert errors.strip().splitlines() == [
+        "setup-dask.sh: error: interrupted; the previous install is unchanged; "
+        "run setup-dask.sh again to finish"]
+
     assert conda_install.env.resolve() == build
     works = subprocess.run([str(conda_install.env / "bin/python"), "-c", "import distributed"],
                            timeout=120, env=user_environment(home))
@@ -220,7 +250,9 @@ def test_install_exactly_a_conda_lock_file_for_all_users(locked: Path, site: Pat
     packages = yaml.safe_load(document)["package"]
     before = tree_snapshot(site)
     prefix = site / "opt/daskhpc/9.9"
-    admin = setup_environment(site / "admin")
+    uv_dir = uv_bin_dir(tmp_path)
+    admin = user_environment(site / "admin", [python_only_dir(tmp_path),
+                                              *([uv_dir] if uv_dir else [])])
     system = ["--system", "--prefix", str(prefix), "--kernel-dir", str(site / "share/jupyter")]
     hello = next(package for package in packages if package["name"] == "hello-daskhpc")
     tampered = tmp_path / "bad-conda-lock.yml"
@@ -248,4 +280,6 @@ def test_install_exactly_a_conda_lock_file_for_all_users(locked: Path, site: Pat
     removed = run_remove(site / "admin", ["--yes", "--system", "--prefix", str(prefix)],
                          environment=admin)
     assert removed.returncode == 0, removed.stderr
-    assert tree_snapshot(site) == before
+    after = {path: kind for path, kind in tree_snapshot(site).items()
+             if not path.startswith("nobody-home")}  # the plain user's own home
+    assert after == before
