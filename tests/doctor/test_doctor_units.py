@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -189,6 +190,18 @@ def test_http_proxy_without_no_proxy_for_the_nodes(tmp_path: Path) -> None:
     covered = doctor_under_jupyterhub(tmp_path, sys.executable, http_proxy="http://proxy:3128",
                                       no_proxy=f"login1,{socket.gethostname()}")
     assert "http_proxy is set" not in covered.stdout
+
+
+def test_low_open_file_limit(tmp_path: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(REPO / "src")}
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "daskhpc", "doctor", "--launcher", "local"], env=env,
+        capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (200, hard)))
+    assert result.returncode == 0  # a warning: small clusters still start
+    assert ("warning  limits:            open-file limit 200 here, the scheduler needs about 258 "
+            "for 1 workers  fix: ulimit -n 258 before starting") in result.stdout
 
 
 def test_the_doctor_line_repeats_what_start_was_asked() -> None:

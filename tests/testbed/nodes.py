@@ -208,6 +208,10 @@ class NodeBed:
         self._sshd.append(subprocess.Popen(node.command([SSHD, "-D", "-f", str(conf), "-E",
                                                          str(log)])))
 
+    def daemon_pids(self) -> list[int]:
+        """The sshd of each node, in node order."""
+        return [process.pid for process in self._sshd]
+
     def ssh(self, host: str, remote: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ssh", "-F", str(self.ssh_config), host, remote],
                               capture_output=True, text=True, timeout=timeout)

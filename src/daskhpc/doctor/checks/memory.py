@@ -11,7 +11,6 @@ from daskhpc.cluster.spec import NodeSpec
 from daskhpc.doctor.context import Context
 from daskhpc.doctor.findings import Finding, ok, problem
 from daskhpc.errors import DaskhpcError
-from daskhpc.options import StartOptions
 
 CHECK = "memory"
 
@@ -33,8 +32,7 @@ def allowed(facts: dict[str, object]) -> tuple[int, str]:
     return int(physical), "its memory"
 
 
-def _node(args: StartOptions, node: Node, spec: NodeSpec,
-          facts: dict[str, object]) -> Optional[Finding]:
+def _node(node: Node, spec: NodeSpec, facts: dict[str, object]) -> Optional[Finding]:
     limit, what = allowed(facts)
     total = spec.memory_limit * spec.workers
     if total <= limit:
@@ -55,7 +53,7 @@ def check(context: Context) -> list[Finding]:
         return [problem(CHECK, str(error), "")]
     facts = context.facts()
     found = [finding for node in context.allocation.nodes if node.host in facts
-             and (finding := _node(context.args, node, specs[node.host], facts[node.host]))]
+             and (finding := _node(node, specs[node.host], facts[node.host]))]
     if found or not facts:
         return found
     sizes = sorted({format_bytes(s.memory_limit * s.workers) for s in specs.values()})
