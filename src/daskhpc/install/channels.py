@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -121,10 +122,20 @@ def resolve(given: list[str], environment_file: Optional[Path]) -> tuple[list[st
 
 def probe(url: str, timeout: float = PROBE_SECONDS) -> Optional[str]:
     """None when the channel answers (its noarch index exists), else why not, in a few words.
-    HTTPS uses the system CA store, like the installer itself."""
+    HTTPS uses the system CA store, like the installer itself. The wait is bounded as a whole:
+    a socket timeout does not cover a name lookup that hangs, so the request runs in a thread
+    that is left behind (daemon) if it has not answered in time."""
     index = f"{url}/noarch/repodata.json"
     if url.startswith("file://"):
         return None if Path(index[len("file://"):]).is_file() else f"no {index}"
+    answer: list[Optional[str]] = []
+    thread = threading.Thread(target=lambda: answer.append(_ask(index, timeout)), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return answer[0] if answer else "no answer"
+
+
+def _ask(index: str, timeout: float) -> Optional[str]:
     request = urllib.request.Request(index, method="HEAD")
     try:
         with urllib.request.urlopen(request, timeout=timeout,

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from daskhpc import __version__, manifest
 from daskhpc.errors import DaskhpcError
@@ -128,11 +129,14 @@ def run(asked: SetupOptions) -> int:
 
     record.system = options.system
     record.daskhpc_version = __version__
-    record.settings = {"env_link": str(options.env_link), "backend": options.backend.name}
-    if options.backend.makes_conda_env:  # kept by plain re-runs (options.resolve)
-        record.settings["channels"] = list(options.given_channels)
+    # What the environment is made with (plain re-runs keep it: options.resolve) is recorded
+    # once the install has succeeded: a failed attempt leaves the previous one's.
+    made_with: dict[str, Any] = {"backend": options.backend.name}
+    if options.backend.makes_conda_env:
+        made_with["channels"] = list(options.given_channels)
         if options.given_environment:
-            record.settings["environment"] = str(options.source)
+            made_with["environment"] = str(options.source)
+    record.settings = {**(record.settings or made_with), "env_link": str(options.env_link)}
     if options.system:
         os.umask(0o022)
     try:
@@ -144,6 +148,9 @@ def run(asked: SetupOptions) -> int:
         raise DaskhpcError(f"{error}; {apply.RETRY_HINT}") from None
     finally:
         installer.log.close()
+    if record.settings != {"env_link": str(options.env_link), **made_with}:
+        record.settings = {"env_link": str(options.env_link), **made_with}
+        record.save()
     if installer.changed:
         print(f"daskhpc is installed: environment {options.env_link}, kernel "
               f"{options.display_name!r}, wrappers in {options.bin_dir}")
