@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    packages=$(grep -v '^#' tests/system-packages.txt | tr '\n' ' ')
+    packages=$(sed 's/#.*//' tests/system-packages.txt | tr '\n' ' ')
     apt-get -o DPkg::Lock::Timeout=600 update -qq
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \

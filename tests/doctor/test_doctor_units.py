@@ -120,7 +120,7 @@ def test_start_refuses_bad_paths_up_front(tmp_path: Path, option: str, value: st
         check_start_paths(Path("/proc/nope/x.json"), None, True)
     with pytest.raises(DaskhpcError):
         check_start_paths(tmp_path / "x.json", "/proc/nope", True)
-    assert time.monotonic() - began < 0.1
+    assert time.monotonic() - began < 0.5  # milliseconds on a quiet machine
 
 
 def test_doctor_alone_on_this_machine(tmp_path: Path) -> None:
@@ -164,7 +164,8 @@ def test_jupyter_server_proxy_missing_from_the_servers_environment(tmp_path: Pat
     assert result.returncode == 1
     [line] = lines(result, "problem")
     assert line.startswith(f"problem  dashboard:         jupyter-server-proxy is not in the "
-                           f"Jupyter server's environment ({system_python})")
+                           f"Jupyter server's environment ({system_python}); it is in this "
+                           "one, the kernel's, where it does nothing")
     assert f"fix: {system_python} -m pip install jupyter-server-proxy" in line
 
 

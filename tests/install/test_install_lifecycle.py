@@ -10,24 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from install_helpers import tree_snapshot
+from install_helpers import make_home, tree_snapshot
 from testbed.install import REPO, run_remove, run_setup, setup_environment, user_environment
 
 pytestmark = pytest.mark.install
 
 SETUP = ["--yes", "--backend", "venv", "--add-to-path"]
-
-
-def make_home(root: Path) -> Path:
-    """A lived-in HOME: own tools in ~/bin, an own kernel, a ~/.bashrc with lines."""
-    home = root / "home"
-    (home / "bin").mkdir(parents=True)
-    (home / "bin" / "my-tool").write_text("#!/bin/sh\necho mine\n")
-    other_kernel = home / ".local" / "share" / "jupyter" / "kernels" / "other"
-    other_kernel.mkdir(parents=True)
-    (other_kernel / "kernel.json").write_text('{"argv": ["python3"], "display_name": "Other"}')
-    (home / ".bashrc").write_text("export EDITOR=vi\nalias ll='ls -l'\n")
-    return home
 
 
 def builds(home: Path) -> list[Path]:
@@ -123,6 +111,11 @@ def test_kill_rerun_update_kill_and_remove(tmp_path: Path) -> None:
     stopped = subprocess.run(["stop-dask-cluster"], env=user, capture_output=True, text=True,
                              timeout=120)
     assert stopped.returncode == 0, stopped.stderr
+    # The doctor runs from the installed environment and leaves nothing behind.
+    doctor = subprocess.run(["dask-cluster-doctor"], env=user, capture_output=True, text=True,
+                            timeout=120)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "no problem found" in doctor.stderr
 
     # Remove: the HOME is as it was, decoys included.
     removed = run_remove(home, ["--yes"])
