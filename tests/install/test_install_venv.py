@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from install_helpers import tree_snapshot
 from testbed.install import DaskInstall, run_setup, setup_environment
+from tutorial_needs import check_tutorial_outputs, run_tutorial_needs
 
 pytestmark = pytest.mark.install
 
@@ -57,6 +58,13 @@ def test_a_notebook_runs_on_the_kernel(dask_install: DaskInstall, tmp_path: Path
     assert printed == [str(dask_install.python), f"{dask_install.prefix}/bin", "10000"]
 
 
+def test_what_the_tutorials_need_works_in_a_notebook(dask_install: DaskInstall,
+                                                      tmp_path: Path) -> None:
+    """A venv has no graphviz program: graphs render through ipycytoscape, as a widget."""
+    outputs = run_tutorial_needs(dask_install.kernel_name, dask_install.env(), tmp_path)
+    check_tutorial_outputs(outputs, "application/vnd.jupyter.widget-view+json")
+
+
 @pytest.mark.parametrize("program", ["start-dask-cluster", "stop-dask-cluster",
                                      "dask-cluster-status", "dask-cluster-doctor"])
 def test_wrappers_run_from_a_clean_login_shell(dask_install: DaskInstall, program: str) -> None:
@@ -90,7 +98,7 @@ def test_config_and_hooks_are_inside_the_env(dask_install: DaskInstall) -> None:
         [str(dask_install.python), "-c",
          "import dask, sys; print(dask.config.get('labextension.factory.class'))"],
         env=dask_install.env(), capture_output=True, text=True, timeout=120)
-    assert check.stdout.strip() == "LocalCluster", check.stderr
+    assert check.stdout.strip() == "HPCCluster", check.stderr
     source = Path(__file__).resolve().parents[2] / "src" / "daskhpc"
     if (source / "client_config.py").exists():
         pth = list((dask_install.prefix / "lib").glob("python3*/site-packages/daskhpc_*.pth"))

@@ -13,14 +13,9 @@ def node_worker(host: str, index: int) -> str:
     return f"{host}-{index}"
 
 
-def job_place(index: int) -> str:
-    """Where the workers of the cluster's batch job `index` belong (a row of status)."""
-    return f"job{index}"
-
-
 def job_worker(index: int, cluster_id: str) -> str:
     """The name dask-jobqueue gives the workers of batch job `index` of this cluster."""
-    return f"{job_place(index)}-{cluster_id}"
+    return f"job{index}-{cluster_id}"
 
 
 def place(worker_name: str, cluster_id: str) -> str:

@@ -13,7 +13,6 @@ import os
 import time
 from typing import Any
 
-from daskhpc.cluster import jobqueue, names
 from daskhpc.cluster.state import ClusterState, running_clusters, select
 from daskhpc.options import StatusOptions
 from daskhpc.units import format_bytes
@@ -30,12 +29,11 @@ def describe(state: ClusterState) -> dict[str, Any]:
     seen = status["nodes"]
     nodes = [{"host": node.host, "expected_workers": node.workers,
               **seen.get(node.host, _NONE)} for node in spec.nodes]
-    # Workers of --jobs batch jobs, one row per job (job<i>: the i-th job id recorded).
-    job_ids = jobqueue.recorded_jobs(state.directory)
-    for index, job_id in enumerate(job_ids):
-        place = names.job_place(index)
-        nodes.append({"host": place, "job_id": job_id, "expected_workers": None,
-                      **seen.get(place, _NONE)})
+    # Workers of batch jobs (--jobs, HPCCluster.scale): a row per job, as the supervisor
+    # counted them (daskhpc.cluster.names).
+    hosts = {node.host for node in spec.nodes}
+    nodes += [{"host": place, "expected_workers": None, **counts}
+              for place, counts in sorted(seen.items()) if place not in hosts]
     return {
         "id": spec.cluster_id,
         "running": running,
