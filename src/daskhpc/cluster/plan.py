@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,9 @@ from daskhpc.cluster.spec import ClusterSpec, NodeSpec
 from daskhpc.errors import DaskhpcError
 from daskhpc.options import StartOptions
 from daskhpc.units import format_bytes, parse_bytes
+
+# The dashboard's path starts with a random segment (see ClusterSpec.dashboard_secret).
+DASHBOARD_SECRET_BYTES = 18
 
 
 def default_workers(cores: int) -> int:
@@ -113,6 +117,7 @@ def build_spec(options: StartOptions, allocation: Allocation, launcher: str,
         scheduler_host=host,
         scheduler_port=scheduler_port,
         dashboard_port=dashboard_port,
+        dashboard_secret=secrets.token_urlsafe(DASHBOARD_SECRET_BYTES),
         scheduler_file=str(scheduler_file(options.scheduler_file)),
         nodes=nodes,
         python=sys.executable,
