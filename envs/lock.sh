@@ -2,7 +2,8 @@
 # Regenerate envs/requirements.lock (the venv backend's input) from envs/environment.yml.
 #
 # The conda dependency list is turned into PyPI requirements: python and pip are dropped,
-# conda-forge names that differ on PyPI are renamed (matplotlib-base -> matplotlib), conda's
+# conda-forge names that differ on PyPI are renamed (matplotlib-base -> matplotlib,
+# jupyterhub-base -> jupyterhub), conda's
 # "name >=x" specs become "name>=x", and the pip: section is taken as is. `uv pip compile`
 # then resolves them in universal mode (every OS and architecture) for Python >= 3.11 (the
 # lowest Python the stack supports: numpy 2.4 and pandas 3 need it; Debian 12 ships 3.11) and
@@ -30,6 +31,7 @@ awk '
         gsub(/ /, "", spec)
         if (name == "python" || name == "pip") next
         if (name == "matplotlib-base") name = "matplotlib"
+        if (name == "jupyterhub-base") name = "jupyterhub"
         print name spec
     }
 ' "$here/environment.yml" >"$input"
