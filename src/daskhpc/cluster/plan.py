@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import re
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,10 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
           "tib": 2**40}
 DEATH_TIMEOUT = 60.0  # seconds a worker waits for an absent scheduler before it exits
 LIFETIME_MARGIN = 120.0  # workers retire this long before the job's end (less in short jobs)
+
+
+# The dashboard's path starts with a random segment (see ClusterSpec.dashboard_secret).
+DASHBOARD_SECRET_BYTES = 18
 
 
 def default_workers(cores: int) -> int:
@@ -126,6 +131,7 @@ def build_spec(args: argparse.Namespace, allocation: Allocation, launcher: str,
         scheduler_host=host,
         scheduler_port=scheduler_port,
         dashboard_port=dashboard_port,
+        dashboard_secret=secrets.token_urlsafe(DASHBOARD_SECRET_BYTES),
         scheduler_file=str(scheduler_file(args.scheduler_file)),
         nodes=nodes,
         python=sys.executable,

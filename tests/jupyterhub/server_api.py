@@ -1,0 +1,134 @@
+"""A user's Jupyter server through the hub's proxy, as JupyterLab talks to it: a terminal (REST +
+websocket, keys in and screen text out) and a kernel (REST + the kernel websocket protocol)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+import uuid
+from typing import Any, Optional
+
+import websocket
+
+RC_MARK = re.compile(r"__rc=(\d+)__")
+
+
+class UserServer:
+    def __init__(self, hub_url: str, user: str, token: str) -> None:
+        self.hub_url = hub_url
+        self.user = user
+        self.token = token
+        self.base = f"/user/{user}/"
+
+    def request(self, method: str, path: str, body: Optional[dict[str, Any]] = None,
+                timeout: float = 30) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.hub_url + self.base + path, data=data,
+                                         method=method, headers=self.headers())
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read().decode()
+        return json.loads(text) if text.strip() else None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}", "Content-Type": "application/json"}
+
+    def websocket(self, path: str) -> websocket.WebSocket:
+        url = self.hub_url.replace("http://", "ws://", 1) + self.base + path
+        return websocket.create_connection(url, header=[f"Authorization: token {self.token}"],
+                                           timeout=60, suppress_origin=True)
+
+    def terminal(self) -> Terminal:
+        name = self.request("POST", "api/terminals")["name"]
+        return Terminal(self, name)
+
+    def kernel(self, name: str) -> Kernel:
+        model = self.request("POST", "api/kernels", {"name": name})
+        return Kernel(self, model["id"])
+
+
+class Terminal:
+    """A JupyterLab terminal: what is typed goes to the shell, its screen output comes back."""
+
+    def __init__(self, server: UserServer, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.socket = server.websocket(f"terminals/websocket/{name}")
+        self.screen = ""
+
+    def type(self, text: str) -> None:
+        self.socket.send(json.dumps(["stdin", text]))
+
+    def run(self, command: str, timeout: float = 180) -> tuple[int, str]:
+        """Type `command` and Enter; its exit code and everything the screen showed."""
+        start = len(self.screen)
+        self.type(f"{command}; echo __rc=$?__\r")
+        deadline = time.monotonic() + timeout
+        while True:
+            found = RC_MARK.search(self.screen, start)
+            if found:
+                return int(found.group(1)), self.screen[start:found.start()]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{command!r} did not finish; screen:\n{self.screen[start:]}")
+            self.socket.settimeout(remaining)
+            message = json.loads(self.socket.recv())
+            if message[0] == "stdout":
+                self.screen += message[1]
+
+    def close(self) -> None:
+        self.socket.close()
+        self.server.request("DELETE", f"api/terminals/{self.name}")
+
+
+class KernelError(RuntimeError):
+    pass
+
+
+class Kernel:
+    """A kernel of the server, run cell by cell over its websocket (Jupyter message protocol)."""
+
+    def __init__(self, server: UserServer, kernel_id: str) -> None:
+        self.server = server
+        self.id = kernel_id
+        self.session = uuid.uuid4().hex
+        self.socket = server.websocket(f"api/kernels/{kernel_id}/channels")
+
+    def execute(self, code: str, timeout: float = 180) -> str:
+        """Run a cell; its printed output and result as text. Raises KernelError on an error."""
+        msg_id = uuid.uuid4().hex
+        self.socket.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": self.server.user, "session": self.session,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": True,
+                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+        }))
+        output: list[str] = []
+        error: Optional[str] = None
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"cell did not finish: {code!r}; output: {''.join(output)}")
+            self.socket.settimeout(remaining)
+            message = json.loads(self.socket.recv())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                output.append(content["text"])
+            elif kind == "execute_result":
+                output.append(content["data"].get("text/plain", "") + "\n")
+            elif kind == "error":
+                error = f"{content['ename']}: {content['evalue']}"
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        if error is not None:
+            raise KernelError(f"{error}\noutput: {''.join(output)}")
+        return "".join(output)
+
+    def close(self) -> None:
+        self.socket.close()
+        self.server.request("DELETE", f"api/kernels/{self.id}")
