@@ -5,10 +5,11 @@ set -eu
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    packages=$(grep -v '^#' tests/system-packages.txt | tr '\n' ' ')
-    apt-get update -qq
+    packages=$(sed 's/#.*//' tests/system-packages.txt | tr '\n' ' ')
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
     # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+        --no-install-recommends $packages >/dev/null
 fi
 # JupyterHub's proxy for the jupyterhub tests (lands in the prefix's bin, /usr/bin here).
 if [ "$(id -u)" = 0 ] && command -v npm >/dev/null 2>&1 \

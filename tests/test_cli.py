@@ -18,7 +18,7 @@ def run_daskhpc(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, env=env, timeout=60)
 
 
-@pytest.mark.parametrize("command", ["setup", "remove", "start", "stop", "status"])
+@pytest.mark.parametrize("command", ["setup", "remove", "start", "stop", "status", "doctor"])
 def test_unknown_flag_is_one_line_naming_it(command: str) -> None:
     result = run_daskhpc(command, "--no-such-flag")
     assert result.returncode == 2

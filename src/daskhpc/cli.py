@@ -1,4 +1,5 @@
-"""Command line: parse the arguments and hand over to the command's module. Nothing else.
+"""Command line: parse the arguments into the command's options object (daskhpc.options) and
+hand it to the command's module. Nothing else.
 
 Standard library only, and command modules are imported lazily: `setup` runs in the bootstrap
 Python before any environment exists, and `--help` must stay instant.
@@ -9,18 +10,30 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Callable, NoReturn, Optional, Sequence
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
-from daskhpc import __version__
+from daskhpc import __version__, options
 from daskhpc.errors import DaskhpcError
+from daskhpc.install.backends import backend_choices
 
-# command -> module with `run(args: argparse.Namespace) -> int`
+# command -> module with `run(options) -> int`, taking that command's options object
 COMMAND_MODULES = {
     "setup": "daskhpc.install.setup_command",
     "remove": "daskhpc.install.remove_command",
     "start": "daskhpc.cluster.start",
     "stop": "daskhpc.cluster.stop",
     "status": "daskhpc.cluster.status",
+    "doctor": "daskhpc.doctor.command",
+}
+
+# command -> how its parsed arguments become its options (defaults are filled there, not here)
+OPTIONS: dict[str, Callable[..., Any]] = {
+    "setup": options.SetupOptions,
+    "remove": options.RemoveOptions,
+    "start": options.StartOptions.from_config,
+    "stop": options.StopOptions,
+    "status": options.StatusOptions,
+    "doctor": options.DoctorOptions.from_config,
 }
 
 
@@ -31,33 +44,27 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _number(convert: Callable[[str], float], minimum: float, inclusive: bool,
-            noun: str, bound: str) -> Callable[[str], float]:
-    """An argparse type: a number of the given kind, checked against its lower bound."""
+def _argument_type(check: Callable[[object], Any]) -> Callable[[str], Any]:
+    """An options check as an argparse type (its reason becomes argparse's one-line error)."""
 
-    def parse(text: str) -> float:
+    def parse(text: str) -> Any:
         try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
-        # Written so that nan fails too: every comparison with nan is false.
-        if not (value >= minimum if inclusive else value > minimum) or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{text!r} must be {bound}")
-        return value
+            return check(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
     return parse
 
 
-_positive_int = _number(int, 1, True, "a whole number", "1 or more")
-_non_negative_int = _number(int, 0, True, "a whole number", "0 or more")
-_positive_float = _number(float, 0, False, "a number", "more than 0")
+_positive_int = _argument_type(options.positive_int)
+_non_negative_int = _argument_type(options.non_negative_int)
+_positive_float = _argument_type(options.positive_float)
 
 
 def _add_setup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
-        choices=["auto", "micromamba", "mamba", "conda", "venv"],
-        default="auto",
+        choices=backend_choices(),
         help="how to build the environment (default: the first of micromamba, mamba, conda, venv)",
     )
     parser.add_argument(
@@ -101,12 +108,21 @@ def _add_remove_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _start_default(name: str) -> str:
+    """How --help names a start default: the shipped value and the dask config key."""
+    from daskhpc import config  # not at the top: setup's bootstrap has no YAML reader
+
+    value = config.shipped_defaults()["daskhpc"]["start"][name]
+    return f"default: {value}; dask config daskhpc.start.{name}"
+
+
 def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
+    from daskhpc.cluster.launchers import LAUNCHERS
+
     parser.add_argument(
         "--launcher",
-        choices=["auto", "local", "ssh", "mpi", "srun"],
-        default="auto",
-        help="how to start workers on the nodes (default: auto, and says why)",
+        choices=["auto", *LAUNCHERS],
+        help=f"how to start workers on the nodes ({_start_default('launcher')}; auto says why)",
     )
     nodes = parser.add_mutually_exclusive_group()
     nodes.add_argument("--hostfile", help="file of node names, one per line (`host slots=N` ok)")
@@ -124,15 +140,22 @@ def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
         help="continue when at least this many workers connect (default: all)",
     )
     parser.add_argument(
-        "--timeout", type=_positive_float, default=120.0,
-        help="seconds to wait for the workers (default: 120)",
+        "--timeout", type=_positive_float,
+        help=f"seconds to wait for the workers ({_start_default('timeout')})",
     )
-    parser.add_argument("--no-nanny", action="store_true", help="workers without a nanny process")
-    parser.add_argument("--no-tls", action="store_true", help="plain tcp:// (debugging only)")
+    parser.add_argument("--no-nanny", dest="nanny", action="store_const", const=False,
+                        help="workers without a nanny process")
+    parser.add_argument("--no-tls", dest="tls", action="store_const", const=False,
+                        help="plain tcp:// (debugging only)")
     parser.add_argument(
-        "--jobs", type=_non_negative_int, default=0,
+        "--jobs", type=_non_negative_int,
         help="also submit this many batch jobs of workers that join the cluster",
     )
+
+
+def _add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_start_arguments(parser)  # the same options: it checks what that start would do
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _add_cluster_choice(parser: argparse.ArgumentParser) -> None:
@@ -156,6 +179,8 @@ _ARGUMENTS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "start": ("start a Dask cluster on the allocated nodes", _add_start_arguments),
     "stop": ("stop a cluster and every process it started", _add_stop_arguments),
     "status": ("show the running clusters", _add_status_arguments),
+    "doctor": ("check, before starting, everything a start with these options needs",
+               _add_doctor_arguments),
 }
 
 # Names under which the wrappers and the shell scripts present each command.
@@ -165,22 +190,31 @@ PROGRAM_NAMES = {
     "start": "start-dask-cluster",
     "stop": "stop-dask-cluster",
     "status": "dask-cluster-status",
+    "doctor": "dask-cluster-doctor",
 }
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
     summary, add_arguments = _ARGUMENTS[command]
-    parser = _OneLineParser(prog=PROGRAM_NAMES[command], description=summary)
+    # Absent options stay absent: their defaults live with the options (daskhpc.options).
+    parser = _OneLineParser(prog=PROGRAM_NAMES[command], description=summary,
+                            argument_default=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"daskhpc {__version__}")
     add_arguments(parser)
     return parser
 
 
+def parse_options(command: str, argv: Sequence[str]) -> Any:
+    """argv -> the command's options object."""
+    arguments = build_parser(command).parse_args(list(argv))
+    return OPTIONS[command](**vars(arguments))
+
+
 def run_command(command: str, argv: Sequence[str]) -> int:
-    args = build_parser(command).parse_args(list(argv))
     try:
+        parsed = parse_options(command, argv)
         module = importlib.import_module(COMMAND_MODULES[command])
-        return int(module.run(args))
+        return int(module.run(parsed))
     except DaskhpcError as error:
         print(f"{PROGRAM_NAMES[command]}: error: {error}", file=sys.stderr)
         return error.exit_code
@@ -209,3 +243,7 @@ def stop_main() -> int:
 
 def status_main() -> int:
     return run_command("status", sys.argv[1:])
+
+
+def doctor_main() -> int:
+    return run_command("doctor", sys.argv[1:])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from daskhpc.cli import build_parser
+from daskhpc.cli import parse_options
 from daskhpc.cluster import plan
 from daskhpc.cluster.allocation import Allocation, Node
 from daskhpc.cluster.spec import ClusterSpec
@@ -18,7 +18,7 @@ HERE = socket.gethostname()
 
 
 def options(*argv: str):
-    return build_parser("start").parse_args(list(argv))
+    return parse_options("start", argv)
 
 
 def build(tmp_path: Path, allocation: Allocation, *argv: str, launcher: str = "ssh"):

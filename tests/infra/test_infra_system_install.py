@@ -22,7 +22,8 @@ PREFIX = f"/opt/daskhpc/{VERSION}"
 MODULEFILES = "/opt/modulefiles"
 SYSTEM_JUPYTER = "/usr/local/share/jupyter"
 MANIFEST = f"{PREFIX}/daskhpc-manifest.json"
-WRAPPERS = ("start-dask-cluster", "stop-dask-cluster", "dask-cluster-status")
+WRAPPERS = ("start-dask-cluster", "stop-dask-cluster", "dask-cluster-status",
+            "dask-cluster-doctor")
 REPO = Path(__file__).resolve().parents[2]
 # Where a system install may write; the snapshot of these before and after uninstall must match.
 SHARED_ROOTS = ("/opt", "/usr/local", "/usr/share/jupyter", "/etc", "/root")

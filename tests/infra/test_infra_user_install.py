@@ -24,7 +24,8 @@ DATA_DIR = f"{HOME}/.local/share/daskhpc"
 ENV = f"{DATA_DIR}/env"
 MANIFEST = f"{DATA_DIR}/manifest.json"
 BIN_DIR = f"{HOME}/bin"
-WRAPPERS = ("start-dask-cluster", "stop-dask-cluster", "dask-cluster-status")
+WRAPPERS = ("start-dask-cluster", "stop-dask-cluster", "dask-cluster-status",
+            "dask-cluster-doctor")
 KERNEL = "dask"
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "envs" / "requirements.lock"

@@ -6,11 +6,11 @@ import hashlib
 import os
 from pathlib import Path
 
-from daskhpc.cli import build_parser
+from daskhpc.cli import parse_options
 
 
 def setup_args(*argv: str):
-    return build_parser("setup").parse_args(list(argv))
+    return parse_options("setup", argv)
 
 
 def tree_snapshot(root: Path, contents: bool = True) -> dict[str, str]:

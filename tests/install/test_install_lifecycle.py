@@ -123,6 +123,11 @@ def test_kill_rerun_update_kill_and_remove(tmp_path: Path) -> None:
     stopped = subprocess.run(["stop-dask-cluster"], env=user, capture_output=True, text=True,
                              timeout=120)
     assert stopped.returncode == 0, stopped.stderr
+    # The doctor runs from the installed environment and leaves nothing behind.
+    doctor = subprocess.run(["dask-cluster-doctor"], env=user, capture_output=True, text=True,
+                            timeout=120)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "no problem found" in doctor.stderr
 
     # Remove: the HOME is as it was, decoys included.
     removed = run_remove(home, ["--yes"])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +12,7 @@ from daskhpc import manifest
 from daskhpc.errors import DaskhpcError
 from daskhpc.install import remove_command
 from daskhpc.manifest import EnvRecord, Manifest
+from daskhpc.options import RemoveOptions
 
 
 def test_every_record_is_on_disk_at_once(tmp_path: Path) -> None:
@@ -36,10 +37,8 @@ def test_missing_manifest_is_none(tmp_path: Path) -> None:
     assert manifest.load(tmp_path / "none.json") is None
 
 
-def remove_args(**overrides: object) -> argparse.Namespace:
-    values = {"keep_env": False, "system": False, "prefix": None, "yes": True, "dry_run": False}
-    values.update(overrides)
-    return argparse.Namespace(**values)
+def remove_args(**overrides: Any) -> RemoveOptions:
+    return RemoveOptions(**{"yes": True, **overrides})
 
 
 @pytest.fixture

@@ -41,12 +41,14 @@ def test_first_install_builds_env_then_kernel_then_wrappers(home: Path) -> None:
     options = resolve(setup_args("--backend", "venv"))
     steps = plan.make_plan(options, state(), TEMPLATE)
     assert kinds(steps) == ["env", "file", "file", "file", "client-tls", "kernel",
-                            "file", "file", "file"]
+                            "file", "file", "file", "file"]
     assert options.env_link == home / ".local/share/daskhpc/env"
-    wrappers = [Path(step.path).name for step in steps[-3:]]
-    assert wrappers == ["start-dask-cluster", "stop-dask-cluster", "dask-cluster-status"]
-    assert all(step.mode == 0o755 for step in steps[-3:])
-    assert f"'{options.env_link}/bin/python' -P -m daskhpc start" in steps[-3].content
+    wrappers = [Path(step.path).name for step in steps[-4:]]
+    assert wrappers == ["start-dask-cluster", "stop-dask-cluster", "dask-cluster-status",
+                        "dask-cluster-doctor"]
+    assert all(step.mode == 0o755 for step in steps[-4:])
+    assert f"'{options.env_link}/bin/python' -P -m daskhpc start" in steps[-4].content
+    assert f"'{options.env_link}/bin/python' -P -m daskhpc doctor" in steps[-1].content
 
 
 def test_uv_is_fetched_first_when_missing(home: Path) -> None:

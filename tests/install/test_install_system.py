@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from install_helpers import tree_snapshot
-from testbed.install import bootstrap_python_dir, run_remove, run_setup, user_environment
+from testbed.install import python_only_dir, run_remove, run_setup, user_environment
 
 from daskhpc.install import generated
 
@@ -61,11 +61,14 @@ def as_nobody(site: Path, command: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_system_install_modules_and_exact_removal(site: Path) -> None:
+def test_system_install_modules_and_exact_removal(site: Path, tmp_path: Path) -> None:
     before = tree_snapshot(site)
     prefix = site / "opt/daskhpc" / VERSION
     # No uv on PATH (as on a fresh cluster): setup fetches it into the prefix's tools dir.
-    admin = user_environment(site / "admin", [bootstrap_python_dir()])
+    admin = user_environment(site / "admin", [python_only_dir(tmp_path)])
+    found = shutil.which("uv", path=admin["PATH"])
+    if found:
+        pytest.skip(f"this machine has uv in a system directory ({found}): no PATH without uv")
     result = run_setup(site / "admin", ["--yes", "--backend", "venv", *system_args(site)],
                        environment=admin)
     assert result.returncode == 0, result.stdout + result.stderr

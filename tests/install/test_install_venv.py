@@ -58,7 +58,7 @@ def test_a_notebook_runs_on_the_kernel(dask_install: DaskInstall, tmp_path: Path
 
 
 @pytest.mark.parametrize("program", ["start-dask-cluster", "stop-dask-cluster",
-                                     "dask-cluster-status"])
+                                     "dask-cluster-status", "dask-cluster-doctor"])
 def test_wrappers_run_from_a_clean_login_shell(dask_install: DaskInstall, program: str) -> None:
     wrapper = dask_install.wrapper(program)
     assert os.access(wrapper, os.X_OK)

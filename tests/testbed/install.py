@@ -42,9 +42,16 @@ def user_environment(home: Path, extra_path: Sequence[Path] = ()) -> dict[str, s
     return environment
 
 
-def bootstrap_python_dir() -> Path:
-    """Where setup-dask.sh finds python3: the one running the tests (>= 3.11 here)."""
-    return Path(sys.executable).parent
+def python_only_dir(base: Path) -> Path:
+    """A folder holding only `python3` (the interpreter running the tests), for a PATH with a
+    Python and nothing else of the runner's: its own bin directory also holds uv, jupyter and
+    ruff, which a user's machine need not have."""
+    folder = base / "python-bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "python3"
+    if not link.is_symlink():
+        link.symlink_to(Path(sys.executable).resolve())
+    return folder
 
 
 def uv_bin_dir(base: Path) -> Optional[Path]:
@@ -67,7 +74,7 @@ def uv_bin_dir(base: Path) -> Optional[Path]:
 
 def setup_environment(home: Path) -> dict[str, str]:
     """The user's clean environment plus a python3 and (when the machine has one) uv."""
-    extra = [bootstrap_python_dir()]
+    extra = [python_only_dir(home.parent)]
     uv_dir = uv_bin_dir(home.parent)
     return user_environment(home, [*extra, uv_dir] if uv_dir else extra)
 

@@ -14,9 +14,12 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
+
+import pytest
 
 SUBNETS = range(100, 200)  # 10.77.<n>.0/24, one per bed
 SSHD = "/usr/sbin/sshd"
@@ -205,6 +208,10 @@ class NodeBed:
         self._sshd.append(subprocess.Popen(node.command([SSHD, "-D", "-f", str(conf), "-E",
                                                          str(log)])))
 
+    def daemon_pids(self) -> list[int]:
+        """The sshd of each node, in node order."""
+        return [process.pid for process in self._sshd]
+
     def ssh(self, host: str, remote: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ssh", "-F", str(self.ssh_config), host, remote],
                               capture_output=True, text=True, timeout=timeout)
@@ -249,3 +256,15 @@ class NodeBed:
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         self.nodes = []
         self._sshd = []
+
+
+def started_bed(workdir: Path, count: int = 3) -> Iterator[NodeBed]:
+    """For fixtures: a started bed, stopped afterwards; the test skips where none can be built."""
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(reason)
+    bed = NodeBed(workdir, count=count).start()
+    try:
+        yield bed
+    finally:
+        bed.stop()

@@ -187,6 +187,15 @@ class SlurmBed:
                 os.kill(self._munged_pid, signal.SIGTERM)
             self._munged_pid = None
 
+    def daemon_pids(self) -> dict[str, int]:
+        """Each compute node's slurmd under its hostname; "slurmctld" and "munged"."""
+        pids = {"slurmctld": self._daemons[0].pid} if self._daemons else {}
+        pids.update({node.hostname: daemon.pid
+                     for node, daemon in zip(self.compute, self._daemons[1:])})
+        if self._munged_pid is not None:
+            pids["munged"] = self._munged_pid
+        return pids
+
     # -- helpers for tests ---------------------------------------------------------------
     def run(self, argv: Sequence[str], env: Optional[Mapping[str, str]] = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -41,10 +41,10 @@ STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for the node's processes
 RECORD_INTERVAL = 1.0  # how often to add new descendants (nanny-spawned workers) to the record
 
 
-def scratch_base(spec: ClusterSpec) -> Path:
+def scratch_base(local_directory: Optional[str]) -> Path:
     """Node-local scratch: --local-directory, else $TMPDIR, /scratch/$USER, /tmp; never home."""
-    if spec.local_directory:
-        return Path(os.path.expandvars(spec.local_directory)).expanduser()
+    if local_directory:
+        return Path(os.path.expandvars(local_directory)).expanduser()
     candidates = [os.environ.get("TMPDIR"), f"/scratch/{getpass.getuser()}", "/tmp"]
     for candidate in candidates:
         if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
@@ -86,12 +86,16 @@ def worker_argv(spec: ClusterSpec, node: NodeSpec, name: str, directory: Path) -
     return argv
 
 
+class NodeFailure(Exception):
+    """Why this node cannot run its workers, in one line for the start command to show."""
+
+
 class Agent:
     def __init__(self, spec: ClusterSpec, node: NodeSpec) -> None:
         self.spec = spec
         self.node = node
         self.record_file = Path(spec.cluster_dir) / "procs" / f"{node.host}.json"
-        self.scratch = scratch_base(spec) / f"daskhpc-{spec.cluster_id}-{node.host}"
+        self.scratch = scratch_base(spec.local_directory) / f"daskhpc-{spec.cluster_id}-{node.host}"
         self.stop_requested = threading.Event()
         self.workers: list[subprocess.Popen[bytes]] = []
         self.records: dict[int, ProcessRecord] = {}
@@ -134,7 +138,12 @@ class Agent:
     def _start_workers(self) -> None:
         for name in self.spec.worker_names(self.node):
             directory = self.scratch / name
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as error:
+                raise NodeFailure(f"cannot create the worker directory {directory} "
+                                  f"({error.strerror}); give --local-directory a node-local "
+                                  "directory that exists on every node") from None
             argv = worker_argv(self.spec, self.node, name, directory)
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=self.worker_env,
                                        preexec_fn=die_with_parent)
@@ -204,7 +213,11 @@ class Agent:
 def main(argv: Optional[list[str]] = None) -> int:
     cluster_dir, host = (sys.argv[1:] if argv is None else argv)[:2]
     spec = read_spec(Path(cluster_dir))
-    return Agent(spec, spec.node(host)).run()
+    try:
+        return Agent(spec, spec.node(host)).run()
+    except NodeFailure as failure:
+        print(f"daskhpc agent on {socket.gethostname()}: {failure}", flush=True)
+        return 1
 
 
 if __name__ == "__main__":

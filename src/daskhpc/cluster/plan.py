@@ -1,8 +1,7 @@
-"""Options + allocation -> ClusterSpec: sizing, addresses, ports, lifetimes. Validates input."""
+"""StartOptions + allocation -> ClusterSpec: sizing, addresses, ports, lifetimes; checks input."""
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
@@ -18,6 +17,7 @@ from daskhpc.cluster import network
 from daskhpc.cluster.allocation import Allocation, Node, local_memory
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
 from daskhpc.errors import DaskhpcError
+from daskhpc.options import StartOptions
 
 # Dask's units (dask.utils.parse_bytes); not imported from dask because importing dask costs the
 # start command 0.2 s on the path every worker waits on.
@@ -25,8 +25,6 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?(?:e\d+)?)\s*([a-z]*)\s*$")
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
           "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
           "tib": 2**40}
-DEATH_TIMEOUT = 60.0  # seconds a worker waits for an absent scheduler before it exits
-LIFETIME_MARGIN = 120.0  # workers retire this long before the job's end (less in short jobs)
 
 
 # The dashboard's path starts with a random segment (see ClusterSpec.dashboard_secret).
@@ -38,16 +36,16 @@ def default_workers(cores: int) -> int:
     return max(1, int(math.sqrt(cores)))
 
 
-def node_spec(node: Node, args: argparse.Namespace, memory_limit: Optional[int],
+def node_spec(node: Node, options: StartOptions, memory_limit: Optional[int],
               local: bool) -> NodeSpec:
-    workers = args.workers_per_node or default_workers(node.cores)
-    threads = args.threads_per_worker or max(1, node.cores // workers)
+    workers = options.workers_per_node or default_workers(node.cores)
+    threads = options.threads_per_worker or max(1, node.cores // workers)
     memory = node.memory_bytes or local_memory()
     if memory_limit is None:
         per_worker = memory // workers
     elif memory_limit * workers > memory:
         raise DaskhpcError(
-            f"--memory-limit {args.memory_limit} x {workers} workers is more than the "
+            f"--memory-limit {options.memory_limit} x {workers} workers is more than the "
             f"{format_bytes(memory)} of {node.host}; lower --memory-limit or --workers-per-node"
         )
     else:
@@ -78,7 +76,7 @@ def worker_start_method() -> str:
     return os.environ.get("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD") or "fork"
 
 
-def worker_end_time(allocation: Allocation, now: float) -> Optional[float]:
+def worker_end_time(allocation: Allocation, now: float, margin: float) -> Optional[float]:
     """When workers must be gone: a margin before the job ends (at most a fifth of what is left)."""
     if allocation.end_time is None:
         return None
@@ -88,7 +86,7 @@ def worker_end_time(allocation: Allocation, now: float) -> Optional[float]:
             f"the {allocation.kind} job {allocation.job_id or ''} ends in {remaining:.0f} s: "
             "too late to start a cluster; request a longer job"
         )
-    return allocation.end_time - min(LIFETIME_MARGIN, remaining / 5)
+    return allocation.end_time - min(margin, remaining / 5)
 
 
 def scheduler_file(option: Optional[str]) -> Path:
@@ -97,10 +95,10 @@ def scheduler_file(option: Optional[str]) -> Path:
     return Path(os.path.expandvars(option)).expanduser().absolute()
 
 
-def build_spec(args: argparse.Namespace, allocation: Allocation, launcher: str,
+def build_spec(options: StartOptions, allocation: Allocation, launcher: str,
                cluster_id: str, cluster_dir: Path, tls_dir: Optional[Path],
                has_infiniband: Callable[[Sequence[str]], bool]) -> ClusterSpec:
-    memory_limit = parse_memory(args.memory_limit)
+    memory_limit = parse_memory(options.memory_limit)
     locals_ = {node.host: network.is_this_machine(node.host) for node in allocation.nodes}
     remote = [host for host, here in locals_.items() if not here]
     if remote and launcher == "local":
@@ -108,15 +106,15 @@ def build_spec(args: argparse.Namespace, allocation: Allocation, launcher: str,
             f"--launcher local runs on this machine only, but the nodes include {remote[0]}; "
             "use --launcher ssh"
         )
-    nodes = tuple(node_spec(node, args, memory_limit, locals_[node.host])
+    nodes = tuple(node_spec(node, options, memory_limit, locals_[node.host])
                   for node in allocation.nodes)
     total = sum(node.workers for node in nodes)
-    if args.min_workers is not None and args.min_workers > total:
+    if options.min_workers is not None and options.min_workers > total:
         raise DaskhpcError(
-            f"--min-workers {args.min_workers} is more than the {total} workers planned; "
+            f"--min-workers {options.min_workers} is more than the {total} workers planned; "
             "lower it or add nodes"
         )
-    host = network.scheduler_address(args.interface, remote, has_infiniband)
+    host = network.scheduler_address(options.interface, remote, has_infiniband)
     scheduler_port = network.free_port(host)
     dashboard_port = network.free_port(host)
     while dashboard_port == scheduler_port:
@@ -132,17 +130,17 @@ def build_spec(args: argparse.Namespace, allocation: Allocation, launcher: str,
         scheduler_port=scheduler_port,
         dashboard_port=dashboard_port,
         dashboard_secret=secrets.token_urlsafe(DASHBOARD_SECRET_BYTES),
-        scheduler_file=str(scheduler_file(args.scheduler_file)),
+        scheduler_file=str(scheduler_file(options.scheduler_file)),
         nodes=nodes,
         python=sys.executable,
         pythonpath=str(Path(daskhpc.__file__).resolve().parents[1]),
-        interface=args.interface,
-        local_directory=args.local_directory,
-        death_timeout=DEATH_TIMEOUT,
-        worker_end_time=worker_end_time(allocation, now),
-        nanny=not args.no_nanny,
-        min_workers=total if args.min_workers is None else args.min_workers,
-        timeout=args.timeout,
+        interface=options.interface,
+        local_directory=options.local_directory,
+        death_timeout=options.death_timeout,
+        worker_end_time=worker_end_time(allocation, now, options.lifetime_margin),
+        nanny=options.nanny,
+        min_workers=total if options.min_workers is None else options.min_workers,
+        timeout=options.timeout,
         tls_dir=None if tls_dir is None else str(tls_dir),
         worker_start_method=worker_start_method(),
     )

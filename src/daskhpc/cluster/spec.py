@@ -39,10 +39,6 @@ class ClusterSpec:
     scheduler_host: str  # address the scheduler binds to and workers connect to
     scheduler_port: int
     dashboard_port: int
-    # The first segment of every path the scheduler's HTTP server answers: known only through
-    # the printed link and the 0600 scheduler file, so another user on the node who finds the
-    # port gets 404s (daskhpc.cluster.dashboard). Empty in specs written before it existed.
-    dashboard_secret: str
     scheduler_file: str  # absolute
     nodes: tuple[NodeSpec, ...]
     python: str  # the environment's interpreter, same path on every node
@@ -57,6 +53,10 @@ class ClusterSpec:
     tls_dir: Optional[str] = None
     worker_start_method: str = "fork"  # distributed.worker.multiprocessing-method for nannies
     extra: dict[str, Any] = field(default_factory=dict)  # launcher-specific settings
+    # The first segment of every path the scheduler's HTTP server answers: known only through
+    # the printed link and the 0600 scheduler file, so another user on the node who finds the
+    # port gets 404s (daskhpc.cluster.dashboard). Empty: none (specs from older versions).
+    dashboard_secret: str = ""
 
     @property
     def scheduler_address(self) -> str:
@@ -106,7 +106,6 @@ class ClusterSpec:
     def from_json(cls, text: str) -> ClusterSpec:
         data = json.loads(text)
         data["nodes"] = tuple(NodeSpec(**node) for node in data["nodes"])
-        data.setdefault("dashboard_secret", "")
         # A Jupyter server started before an upgrade reads specs of clusters started after it.
         known = {item.name for item in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})

@@ -8,7 +8,6 @@ sees its stdin close and tears everything down; when interrupted, we wait for th
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from daskhpc.cluster import jobqueue, plan
 from daskhpc.cluster.allocation import detect
 from daskhpc.cluster.detach import DetachedChild, fork_detached
 from daskhpc.cluster.launchers import choose, get_launcher
+from daskhpc.cluster.network import is_this_machine
 from daskhpc.cluster.processes import record
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.cluster.state import (
@@ -37,25 +37,30 @@ from daskhpc.cluster.state import (
 )
 from daskhpc.cluster.stop import forget, reap_leftovers
 from daskhpc.cluster.walltime import with_job_end
+from daskhpc.doctor.hint import command_line as doctor_command
+from daskhpc.doctor.paths import check_start_paths
 from daskhpc.errors import DaskhpcError
+from daskhpc.options import StartOptions
 
 TEARDOWN_WAIT = 60.0  # seconds to wait for the supervisor's teardown after a failure
 
 
-def run(args: argparse.Namespace) -> int:
-    allocation = with_job_end(detect(os.environ, args.hostfile, args.hosts), os.environ)
-    launcher, why = choose(args.launcher, allocation, os.environ)
-    jobqueue.check(args.jobs, os.environ)
-    check_scheduler_file(plan.scheduler_file(args.scheduler_file))
-    if args.no_tls:
+def run(options: StartOptions) -> int:
+    allocation = with_job_end(detect(os.environ, options.hostfile, options.hosts), os.environ)
+    launcher, why = choose(options.launcher, allocation, os.environ)
+    jobqueue.check(options.jobs, os.environ)
+    check_start_paths(plan.scheduler_file(options.scheduler_file), options.local_directory,
+                      any(is_this_machine(node.host) for node in allocation.nodes))
+    check_scheduler_file(plan.scheduler_file(options.scheduler_file))
+    if not options.tls:
         print("warning: --no-tls: anyone who can reach the scheduler port can run code as you",
               file=sys.stderr)
     prune_stopped()
     cluster_id = new_cluster_id()
     cluster_dir = make_cluster_dir(cluster_id)
     try:
-        tls_dir = None if args.no_tls else make_tls(cluster_dir)
-        spec = plan.build_spec(args, allocation, launcher, cluster_id, cluster_dir, tls_dir,
+        tls_dir = make_tls(cluster_dir) if options.tls else None
+        spec = plan.build_spec(options, allocation, launcher, cluster_id, cluster_dir, tls_dir,
                                remote_has_infiniband)
         get_launcher(launcher, spec)  # an unavailable launcher fails here, before anything runs
         spec.write()
@@ -64,9 +69,13 @@ def run(args: argparse.Namespace) -> int:
         raise
     print(f"starting cluster {cluster_id}: {spec.total_workers} workers on "
           f"{len(spec.nodes)} node(s), launcher {launcher} ({why})", file=sys.stderr)
-    code = Starter(spec).run()
-    if code == 0 and args.jobs:
-        job_ids = jobqueue.submit_jobs(spec, args.jobs, os.environ)
+    try:
+        code = Starter(spec).run()
+    except DaskhpcError as error:
+        raise DaskhpcError(f"{error}\nto find the cause: {doctor_command(options)}",
+                           error.exit_code) from None
+    if code == 0 and options.jobs:
+        job_ids = jobqueue.submit_jobs(spec, options.jobs, os.environ)
         print(f"submitted {len(job_ids)} worker job(s) that join this cluster: "
               f"{' '.join(job_ids)} (stop-dask-cluster cancels them)")
     return code
@@ -93,21 +102,25 @@ def check_scheduler_file(path: Path) -> None:
     """A live cluster's file is never replaced; a dead one's is removed, never reused."""
     if not path.exists():
         return
+    in_use = scheduler_file_in_use(path)
+    if in_use:
+        raise DaskhpcError(in_use)
+    print(f"removing stale scheduler file {path} (its scheduler is gone)", file=sys.stderr)
+    path.unlink(missing_ok=True)
+
+
+def scheduler_file_in_use(path: Path) -> Optional[str]:
+    """Why an existing scheduler file belongs to a running cluster, or None when it is stale."""
     owner = scheduler_file_owner(path)
     for state in running_clusters():
         if state.cluster_id == owner and state.supervisor_alive():
-            raise DaskhpcError(
-                f"cluster {owner} is running with scheduler file {path}; stop it first "
-                "(stop-dask-cluster) or give this one another --scheduler-file"
-            )
+            return (f"cluster {owner} is running with scheduler file {path}; stop it first "
+                    "(stop-dask-cluster) or give this one another --scheduler-file")
     address = scheduler_file_field(path, "address")
     if address and _answers(address):
-        raise DaskhpcError(
-            f"a running scheduler ({address}) uses {path}; stop it or give this cluster "
-            "another --scheduler-file"
-        )
-    print(f"removing stale scheduler file {path} (its scheduler is gone)", file=sys.stderr)
-    path.unlink(missing_ok=True)
+        return (f"a running scheduler ({address}) uses {path}; stop it or give this cluster "
+                "another --scheduler-file")
+    return None
 
 
 def _answers(address: str) -> bool:

@@ -6,13 +6,13 @@ scheduler, no import of distributed, so it answers at once.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
 from typing import Any
 
 from daskhpc.cluster.state import ClusterState, running_clusters, select
+from daskhpc.options import StatusOptions
 
 
 def describe(state: ClusterState) -> dict[str, Any]:
@@ -73,11 +73,11 @@ def render(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    states = running_clusters() if args.all else [select(args.cluster_id)]
+def run(options: StatusOptions) -> int:
+    states = running_clusters() if options.all else [select(options.cluster_id)]
     infos = [describe(state) for state in states]
-    if args.json:
-        print(json.dumps(infos if args.all else infos[0], indent=2))
+    if options.json:
+        print(json.dumps(infos if options.all else infos[0], indent=2))
     elif not infos:
         print("no cluster is running")
     else:

@@ -7,7 +7,6 @@ lost) are reaped from their records: by PID + start time, never by process name.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -21,12 +20,13 @@ from daskhpc.cluster.launchers import get_launcher
 from daskhpc.cluster.processes import ProcessRecord, reap
 from daskhpc.cluster.state import ClusterState, remove_scheduler_file, running_clusters, select
 from daskhpc.errors import DaskhpcError
+from daskhpc.options import StopOptions
 
 SUPERVISOR_GRACE = 30.0  # seconds for an orderly shutdown before the supervisor is killed
 
 
-def run(args: argparse.Namespace) -> int:
-    targets = running_clusters() if args.all else [select(args.cluster_id)]
+def run(options: StopOptions) -> int:
+    targets = running_clusters() if options.all else [select(options.cluster_id)]
     if not targets:
         print("no cluster is running")
         return 0

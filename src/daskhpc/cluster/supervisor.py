@@ -143,7 +143,12 @@ class Supervisor:
             timed_out = time.monotonic() > deadline
             self.tell("error", message=self._shortfall(count, missing, timed_out))
             return 1
-        self._write_scheduler_file(scheduler)
+        try:
+            self._write_scheduler_file(scheduler)
+        except OSError as error:
+            self.tell("error", message=f"cannot write the scheduler file "
+                                       f"{self.spec.scheduler_file} ({error.strerror})")
+            return 1
         self.tell("ready", connected=count, expected=self.spec.total_workers, missing=missing)
         await asyncio.get_running_loop().run_in_executor(None, self._wait_for_answer)
         return 0 if self.acknowledged.is_set() else 1

@@ -8,7 +8,7 @@ from pathlib import Path
 from daskhpc import __version__
 from daskhpc.cli import PROGRAM_NAMES
 
-WRAPPED_COMMANDS = ("start", "stop", "status")
+WRAPPED_COMMANDS = ("start", "stop", "status", "doctor")
 RC_MARKER = "# daskhpc: wrappers on PATH (remove-dask.sh removes this line)"
 
 
@@ -80,7 +80,7 @@ def lmod_modulefile(bin_dir: Path, jupyter_data_dir: Path, prefix: Path, version
     return f"""\
 -- daskhpc {version}: written by setup-dask.sh --system; remove-dask.sh removes it.
 help([[Dask on the nodes of your allocation (daskhpc {__version__}, installed in {prefix}).
-Commands: start-dask-cluster, stop-dask-cluster, dask-cluster-status.
+Commands: {', '.join(wrapper_names().values())}.
 Jupyter kernel: the one named in {jupyter_data_dir}/kernels.]])
 whatis("Name: daskhpc")
 whatis("Version: {version}")
@@ -96,7 +96,7 @@ def tcl_modulefile(bin_dir: Path, jupyter_data_dir: Path, prefix: Path, version:
 ## daskhpc {version}: written by setup-dask.sh --system; remove-dask.sh removes it.
 proc ModulesHelp {{ }} {{
     puts stderr "Dask on the nodes of your allocation (daskhpc {__version__}, in {prefix})."
-    puts stderr "Commands: start-dask-cluster, stop-dask-cluster, dask-cluster-status."
+    puts stderr "Commands: {', '.join(wrapper_names().values())}."
 }}
 module-whatis "daskhpc {version}: Dask scheduler and workers across allocated nodes"
 conflict daskhpc

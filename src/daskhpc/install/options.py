@@ -1,9 +1,8 @@
-"""Turn setup's command-line arguments into resolved install options (every path absolute),
-refusing bad combinations before anything is changed."""
+"""Turn SetupOptions (what setup was asked for) into resolved install options (every path
+absolute), refusing bad combinations before anything is changed."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import stat
 import subprocess
@@ -15,6 +14,7 @@ from typing import Optional
 from daskhpc import __version__, paths
 from daskhpc.errors import DaskhpcError
 from daskhpc.install.backends import Backend, conda, select
+from daskhpc.options import SetupOptions
 
 MIN_ENV_PYTHON = (3, 11)  # what the locked stack needs (numpy 2.4, pandas 3); see envs/lock.sh
 
@@ -112,66 +112,66 @@ def _conda_named_prefix(backend: Backend, name: str) -> Path:
     return conda.envs_dir_from_info(backend.name, output) / name
 
 
-def _check_combinations(args: argparse.Namespace) -> None:
-    if not args.system:
-        for flag, value in (("--kernel-dir", args.kernel_dir),
-                            ("--modulefiles-dir", args.modulefiles_dir)):
+def _check_combinations(asked: SetupOptions) -> None:
+    if not asked.system:
+        for flag, value in (("--kernel-dir", asked.kernel_dir),
+                            ("--modulefiles-dir", asked.modulefiles_dir)):
             if value:
                 raise DaskhpcError(f"{flag} is for admin installs; add --system or leave it out")
-    elif args.add_to_path:
+    elif asked.add_to_path:
         raise DaskhpcError("--add-to-path edits your own ~/.bashrc; for --system installs "
                            "give users the modulefile (--modulefiles-dir) instead")
-    if args.name and args.prefix:
+    if asked.name and asked.prefix:
         raise DaskhpcError("give either --name or --prefix for the environment, not both")
-    if args.name and args.backend == "venv":
+    if asked.name and asked.backend == "venv":
         raise DaskhpcError("--name names a conda environment; with --backend venv use --prefix")
-    if args.name and args.system:
+    if asked.name and asked.system:
         raise DaskhpcError("--system installs live under --prefix; leave out --name")
-    for flag, value in (("--kernel-name", args.kernel_name), ("--name", args.name)):
+    for flag, value in (("--kernel-name", asked.kernel_name), ("--name", asked.name)):
         if value is not None and (not value or "/" in value or value.startswith(".")):
             raise DaskhpcError(f"{flag} {value!r} must be a plain name (no '/', no leading '.')")
 
 
-def resolve(args: argparse.Namespace) -> InstallOptions:
-    _check_combinations(args)
+def resolve(asked: SetupOptions) -> InstallOptions:
+    _check_combinations(asked)
     repo = repo_dir()
-    backend = select(args.backend)
-    if args.name and backend.name == "venv":
+    backend = select(asked.backend)
+    if asked.name and backend.name == "venv":
         raise DaskhpcError("--name needs conda, mamba or micromamba and none was found; "
                            "use --prefix")
-    python = _absolute(args.python) if args.python else Path(sys.executable)
+    python = _absolute(asked.python) if asked.python else Path(sys.executable)
     if backend.name == "venv":
-        _check_env_python(str(python), bool(args.system))
+        _check_env_python(str(python), asked.system)
 
     cache_variable = os.environ.get("UV_CACHE_DIR")
-    if args.system:
-        prefix = _absolute(args.prefix) if args.prefix else paths.default_system_prefix(
+    if asked.system:
+        prefix = _absolute(asked.prefix) if asked.prefix else paths.default_system_prefix(
             __version__)
         env_link = prefix / "env"
-        bin_dir = _absolute(args.bin_dir) if args.bin_dir else prefix / "bin"
-        data = _absolute(args.kernel_dir) if args.kernel_dir else paths.system_jupyter_data_dir()
+        bin_dir = _absolute(asked.bin_dir) if asked.bin_dir else prefix / "bin"
+        data = _absolute(asked.kernel_dir) if asked.kernel_dir else paths.system_jupyter_data_dir()
         manifest_path = paths.system_manifest_file(prefix)
         log_dir, tools_dir = prefix / "logs", prefix / "tools"
-        modulefiles_dir = _absolute(args.modulefiles_dir) if args.modulefiles_dir else None
+        modulefiles_dir = _absolute(asked.modulefiles_dir) if asked.modulefiles_dir else None
         module_version = prefix.name
         # Versions side by side each get their own kernel in the shared Jupyter path.
-        kernel_name = args.kernel_name or f"dask-{module_version}"
-        display_name = args.display_name or f"Python (Dask {module_version})"
+        kernel_name = asked.kernel_name or f"dask-{module_version}"
+        display_name = asked.display_name or f"Python (Dask {module_version})"
     else:
-        if args.name:
-            env_link = _conda_named_prefix(backend, args.name)
+        if asked.name:
+            env_link = _conda_named_prefix(backend, asked.name)
         else:
-            env_link = _absolute(args.prefix) if args.prefix else paths.default_env_prefix()
-        bin_dir = _absolute(args.bin_dir) if args.bin_dir else paths.default_bin_dir()
+            env_link = _absolute(asked.prefix) if asked.prefix else paths.default_env_prefix()
+        bin_dir = _absolute(asked.bin_dir) if asked.bin_dir else paths.default_bin_dir()
         data = paths.user_jupyter_data_dir()
         manifest_path = paths.manifest_file()
         log_dir, tools_dir = paths.install_log_dir(), paths.tools_dir()
         modulefiles_dir, module_version = None, __version__
-        kernel_name = args.kernel_name or "dask"
-        display_name = args.display_name or "Python (Dask)"
+        kernel_name = asked.kernel_name or "dask"
+        display_name = asked.display_name or "Python (Dask)"
     return InstallOptions(
         repo=repo,
-        system=bool(args.system),
+        system=asked.system,
         backend=backend,
         python=str(python),
         env_link=env_link,
@@ -185,8 +185,8 @@ def resolve(args: argparse.Namespace) -> InstallOptions:
         tools_dir=tools_dir,
         cache_dir=_absolute(cache_variable) if cache_variable else paths.cache_dir(),
         cache_is_ours=not cache_variable,
-        rc_file=paths.shell_rc_file() if args.add_to_path else None,
+        rc_file=paths.shell_rc_file() if asked.add_to_path else None,
         modulefiles_dir=modulefiles_dir,
         module_version=module_version,
-        update=bool(args.update),
+        update=asked.update,
     )

@@ -6,7 +6,6 @@ removal, so an interrupted remove can simply be run again.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -16,16 +15,17 @@ from pathlib import Path
 from daskhpc import __version__, manifest, paths
 from daskhpc.errors import DaskhpcError
 from daskhpc.manifest import Item, Manifest
+from daskhpc.options import RemoveOptions
 
 ENV_KINDS = ("env-link", "env-build")
 
 
-def _manifest_path(args: argparse.Namespace) -> Path:
-    if args.system:
-        prefix = Path(os.path.abspath(args.prefix)) if args.prefix else (
+def _manifest_path(options: RemoveOptions) -> Path:
+    if options.system:
+        prefix = Path(os.path.abspath(options.prefix)) if options.prefix else (
             paths.default_system_prefix(__version__))
         return paths.system_manifest_file(prefix)
-    if args.prefix:
+    if options.prefix:
         raise DaskhpcError("--prefix is for --system installs; a user install is found from "
                            "its manifest, so leave it out")
     return paths.manifest_file()
@@ -75,10 +75,10 @@ def remove_item(item: Item) -> None:
             print(f"kept {path}: it holds files daskhpc did not put there")
 
 
-def _stopped_clusters(args: argparse.Namespace) -> list[Path]:
+def _stopped_clusters(options: RemoveOptions) -> list[Path]:
     """A full user remove also takes the state its clusters left (logs, certificates): it is
     daskhpc's own. A cluster not yet stopped may still run: refuse before changing anything."""
-    if args.system or args.keep_env:
+    if options.system or options.keep_env:
         return []
     from daskhpc.cluster.state import all_clusters
 
@@ -97,16 +97,16 @@ def _remove_cluster_state(directories: list[Path]) -> None:
         paths.clusters_dir().rmdir()
 
 
-def run(args: argparse.Namespace) -> int:
-    path = _manifest_path(args)
+def run(options: RemoveOptions) -> int:
+    path = _manifest_path(options)
     record = manifest.load(path)
     if record is None:
         print(f"nothing to remove: no daskhpc install recorded at {path}")
         return 0
-    kept = _kept_for_env(record) | {str(p) for p in path.parents} if args.keep_env else set()
+    kept = _kept_for_env(record) | {str(p) for p in path.parents} if options.keep_env else set()
     doomed = [item for item in reversed(record.items) if item.path not in kept]
-    cluster_state = _stopped_clusters(args)
-    if args.dry_run or not (args.yes or not sys.stdin.isatty()):
+    cluster_state = _stopped_clusters(options)
+    if options.dry_run or not (options.yes or not sys.stdin.isatty()):
         print(f"remove-dask.sh would remove ({len(doomed)} items, newest first):")
         for item in doomed:
             detail = f": {item.line}" if item.line else ""
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if cluster_state:
             print(f"  - the state of {len(cluster_state)} stopped cluster(s) in "
                   f"{paths.clusters_dir()}")
-        if args.dry_run:
+        if options.dry_run:
             print("dry run: nothing was changed")
             return 0
         if input("Remove these? [y/N] ").strip().lower() not in ("y", "yes"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import sys
@@ -14,6 +13,7 @@ from daskhpc.install import apply, plan
 from daskhpc.install.backends import venv
 from daskhpc.install.options import InstallOptions, resolve
 from daskhpc.manifest import Manifest
+from daskhpc.options import SetupOptions
 
 
 def _gather_state(options: InstallOptions, record: Manifest) -> plan.State:
@@ -78,7 +78,7 @@ def preflight(options: InstallOptions, record: Manifest, state: plan.State,
             _check_writable(target)
 
 
-def _confirm(options: InstallOptions) -> None:
+def _confirm() -> None:
     answer = input(f"Install daskhpc {__version__} as planned above? [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
         raise DaskhpcError("nothing was changed (answered no); pass --yes to skip the question",
@@ -99,8 +99,8 @@ def _path_advice(options: InstallOptions) -> None:
               "or re-run with --add-to-path", file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> int:
-    options = resolve(args)
+def run(asked: SetupOptions) -> int:
+    options = resolve(asked)
     record = manifest.load(options.manifest_path) or Manifest(path=options.manifest_path)
     state = _gather_state(options, record)
     template = (options.repo / "bin" / "wrapper.sh.in").read_text()
@@ -108,16 +108,16 @@ def run(args: argparse.Namespace) -> int:
     preflight(options, record, state, steps)
     installer = apply.Installer(options, record, state)
 
-    if args.dry_run or not (args.yes or not sys.stdin.isatty()):
+    if asked.dry_run or not (asked.yes or not sys.stdin.isatty()):
         print(f"daskhpc {__version__} setup plan ({options.backend.name} backend):")
         pending = installer.pending(steps)
         for step in steps:
             marker = "" if step in pending else "  (up to date)"
             print(f"  - {step.summary}{marker}")
-        if args.dry_run:
+        if asked.dry_run:
             print("dry run: nothing was changed")
             return 0
-        _confirm(options)
+        _confirm()
 
     record.system = options.system
     record.daskhpc_version = __version__

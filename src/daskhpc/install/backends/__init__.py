@@ -22,6 +22,11 @@ class Backend:
     tool: Optional[str] = None  # the conda-family executable, None for venv
 
 
+def backend_choices() -> list[str]:
+    """What --backend accepts."""
+    return ["auto", *CONDA_FAMILY, "venv"]
+
+
 def _find_conda_tool(name: str) -> Optional[str]:
     """The tool's path: its activation variable first (set even when it is not on PATH)."""
     variable = {"micromamba": "MAMBA_EXE", "conda": "CONDA_EXE"}.get(name)
