@@ -32,7 +32,8 @@ async def answers(url: str) -> tuple[int, str, dict[str, str]]:
 SECRET = "/s3cr3t-path"
 # Paths someone who found the port would try, none under the secret.
 OUTSIDE = ("/", "/status", "/sitemap.json", "/health", "/info/main/workers.html",
-           "/individual-plots.json", "/json/identity.json", "/s3cr3t", "/proxy/8787/127.0.0.1/status")
+           "/individual-plots.json", "/json/identity.json", "/s3cr3t",
+           "/proxy/8787/127.0.0.1/status")
 
 
 def test_starting_page_then_dashboard_only_under_the_secret_path():
