@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 import urllib.request
 import uuid
 from typing import Any, Optional
 
 import websocket
-
-RC_MARK = re.compile(r"__rc=(\d+)__")
 
 
 class UserServer:
@@ -49,36 +48,38 @@ class UserServer:
 
 
 class Terminal:
-    """A JupyterLab terminal: what is typed goes to the shell, its screen output comes back."""
+    """A JupyterLab terminal: what is typed goes to the shell, its screen output comes back.
+
+    Each command gets a websocket of its own, as a browser tab reopening the terminal would: the
+    server closes sockets that miss its pings (nobody answers them between our commands), while
+    the shell behind lives on."""
 
     def __init__(self, server: UserServer, name: str) -> None:
         self.server = server
         self.name = name
-        self.socket = server.websocket(f"terminals/websocket/{name}")
-        self.screen = ""
-
-    def type(self, text: str) -> None:
-        self.socket.send(json.dumps(["stdin", text]))
 
     def run(self, command: str, timeout: float = 180) -> tuple[int, str]:
-        """Type `command` and Enter; its exit code and everything the screen showed."""
-        start = len(self.screen)
-        self.type(f"{command}; echo __rc=$?__\r")
-        deadline = time.monotonic() + timeout
-        while True:
-            found = RC_MARK.search(self.screen, start)
-            if found:
-                return int(found.group(1)), self.screen[start:found.start()]
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{command!r} did not finish; screen:\n{self.screen[start:]}")
-            self.socket.settimeout(remaining)
-            message = json.loads(self.socket.recv())
-            if message[0] == "stdout":
-                self.screen += message[1]
+        """Type `command` and Enter; its exit code and what the screen showed meanwhile."""
+        nonce = secrets.token_hex(4)  # the screen replays earlier commands' marks
+        mark = re.compile(rf"__rc=(\d+)__{nonce}")
+        socket = self.server.websocket(f"terminals/websocket/{self.name}")
+        try:
+            socket.send(json.dumps(["stdin", f"{command}; echo __rc=$?__{nonce}\r"]))
+            screen = ""
+            deadline = time.monotonic() + timeout
+            while not (found := mark.search(screen)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{command!r} did not finish; screen:\n{screen}")
+                socket.settimeout(remaining)
+                message = json.loads(socket.recv())
+                if message[0] == "stdout":
+                    screen += message[1]
+            return int(found.group(1)), screen[:found.start()]
+        finally:
+            socket.close()
 
     def close(self) -> None:
-        self.socket.close()
         self.server.request("DELETE", f"api/terminals/{self.name}")
 
 

@@ -19,8 +19,9 @@ def check_started_across_the_job(site: HubSite, cluster: RunningCluster) -> None
     assert cluster.host == site.slurm.compute[0].address  # the scheduler runs by the server
     status, page = fetch_dashboard(cluster.server, cluster.link)
     assert status == 200 and "bokeh" in page.lower(), page[:300]
-    status, page = fetch(cluster.server, cluster.link.replace("/status", "/workers"))
-    assert status == 200 and "node1-0" in page and "node2-0" in page
+    info = cluster.link.replace("/status", "/info/main/workers.html")
+    status, page = fetch(cluster.server, info)
+    assert status == 200 and "node1-0" in page and "node2-0" in page, page[:300]
 
 
 def check_notebook(cluster: RunningCluster, kernel_name: str) -> None:

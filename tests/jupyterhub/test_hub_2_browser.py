@@ -33,7 +33,8 @@ def test_printed_link_shows_the_dashboard_and_every_worker(
     page = log_in(browser, hub_site, hub_site.alice)
     try:
         page.goto(hub_site.hub.url + alice_cluster.link)
-        page.wait_for_selector("canvas")  # Bokeh draws once its websocket (through the hub) is up
+        # Bokeh draws once its websocket (through the hub) is up
+        page.wait_for_selector("canvas", state="attached")
         page.wait_for_timeout(1500)
         save(page, "dashboard-status-via-jupyterhub.png")
         page.goto(hub_site.hub.url + alice_cluster.link.replace("/status", "/workers"))
@@ -63,7 +64,7 @@ def test_dask_tab_follows_a_computation(browser: Any, hub_site: HubSite,
         frames = page.locator(f'iframe[src*="{alice_cluster.secret}"]')
         frames.nth(len(panes) - 1).wait_for()
         for index in range(len(panes)):
-            frames.nth(index).content_frame.locator("canvas").first.wait_for()
+            frames.nth(index).content_frame.locator("canvas").first.wait_for(state="attached")
         before = page.screenshot()
         kernel.execute(f"from dask.distributed import Client\n"
                        f"client = Client(scheduler_file='/home/{hub_site.alice.name}"
@@ -79,7 +80,8 @@ def test_dask_tab_follows_a_computation(browser: Any, hub_site: HubSite,
 
 
 def test_another_user_gets_no_page(browser: Any, hub_site: HubSite,
-                                   alice_cluster: RunningCluster) -> None:
+                                   alice_cluster: RunningCluster,
+                                   bob_cluster: RunningCluster) -> None:
     """Bob, logged in to the same hub, opens Alice's link: the hub does not let him through."""
     page = log_in(browser, hub_site, hub_site.bob)
     try:
@@ -103,7 +105,8 @@ def test_new_button_makes_a_cluster_that_works(browser: Any, hub_site: HubSite,
         url = page.locator(".dask-URLInput input")
         assert url.input_value().startswith(f"/user/{hub_site.alice.name}/proxy/")
         page.locator('button[value="Task Stream"]').click()
-        page.locator("iframe").last.content_frame.locator("canvas").first.wait_for()
+        frame = page.locator("iframe").last.content_frame
+        frame.locator("canvas").first.wait_for(state="attached")
         cluster.locator(".dask-ClusterListingItem-stop").click()
         page.locator(".dask-ClusterListingItem").wait_for(state="detached")
     finally:
