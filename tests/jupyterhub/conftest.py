@@ -145,11 +145,11 @@ def hub_site() -> Iterator[HubSite]:
         uv_dir = root / "uv-bin"  # a copy: the runner's own may sit under a private folder
         uv_dir.mkdir()
         shutil.copy2((uv_source / "uv").resolve(), uv_dir / "uv")
+        nodes.start()  # before the installs load the machine
+        slurm = SlurmBed(nodes, root / "slurm").start()
         with ThreadPoolExecutor(2) as pool:
             alice_env = pool.submit(user_install, alice, uv_dir)
             bob_env = pool.submit(system_install, root, uv_dir)
-            nodes.start()
-            slurm = SlurmBed(nodes, root / "slurm").start()
             # A login shell (the terminal's) resets PATH: Bob loads the module himself there.
             module = f"module use {root / 'modulefiles'}; module load daskhpc"
             people = (Person(alice, alice_env.result(), "", ""),
