@@ -1,12 +1,18 @@
-"""Benchmark: cold install (empty download cache) and no-op re-run of setup-dask.sh.
+"""Benchmark: cold install (empty download caches) and no-op re-run of setup-dask.sh, for the
+venv backend and the rattler backend (a conda environment from a local file:// channel).
 
-    .venv/bin/python bench/install.py [--runs 3]
+    .venv/bin/python bench/install.py [--runs 3] [--backends venv,rattler]
 
-Each run: a fresh HOME and a fresh, empty UV_CACHE_DIR in bench/.work, then
-`sh setup-dask.sh --yes --backend venv` (timed: cold), then the same command again (timed:
-no-op), then remove-dask.sh. Prints per-run times, the phases from the install log, the load
-average before each run (other work on the machine slows the CPU-bound bytecode step), and the
-median. uv comes from PATH as on a machine that has it.
+Each run: a fresh HOME and fresh, empty caches in bench/.work, then `sh setup-dask.sh --yes
+--backend B` (timed: cold), then the same command again (timed: no-op), then remove-dask.sh.
+Backends alternate within each run (venv first in odd runs, rattler first in even ones), since
+the machine is shared and its load drifts. The rattler backend installs from the channel of
+tests/testbed/conda_channel.py (python repacked from this machine's CPython, pip) an
+environment file with only python and pip, so the stack comes from the same hashed PyPI lock
+as the venv's; its cold run includes installing py-rattler into the tools dir from PyPI.
+Prints per-run times, the phases from the install log, the load average before each run (other
+work on the machine slows the CPU-bound bytecode step), and the medians. uv comes from PATH as
+on a machine that has it.
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ sys.path.insert(0, str(REPO / "tests"))
 from testbed.install import setup_environment  # noqa: E402
 
 WORK = REPO / "bench" / ".work" / "install"
-PHASES = {"uv venv": "venv", "pip sync": "packages", "--no-deps": "daskhpc",
-          "compileall": "bytecode", "write_kernel_spec": "kernel"}
+PHASES = {"uv venv": "venv", "pip sync": "packages", "-m venv": "py-rattler",
+          "pip install --quiet": "py-rattler", "rattler import main": "conda+packages",
+          "--no-deps": "daskhpc", "compileall": "bytecode", "write_kernel_spec": "kernel"}
+ENVIRONMENT = "name: bench\ndependencies:\n  - python 3.11.*\n  - pip\n"
 
 
 def children_cpu() -> float:
@@ -63,14 +71,18 @@ def phases(home: Path) -> dict[str, float]:
     return found
 
 
-def one_run(number: int) -> tuple[float, float]:
-    root = WORK / f"run{number}"
+def one_run(number: int, backend: str, channel: str) -> tuple[float, float]:
+    root = WORK / f"run{number}-{backend}"
     shutil.rmtree(root, ignore_errors=True)
     home = root / "home"
     home.mkdir(parents=True)
     env = setup_environment(home)
     env["UV_CACHE_DIR"] = str(root / "uv-cache")  # empty: every wheel is downloaded
-    setup = ["sh", str(REPO / "setup-dask.sh"), "--yes", "--backend", "venv"]
+    setup = ["sh", str(REPO / "setup-dask.sh"), "--yes", "--backend", backend]
+    if backend == "rattler":
+        environment = root / "bench.yml"
+        environment.write_text(ENVIRONMENT)
+        setup += ["--channel", channel, "--environment", str(environment)]
     load = os.getloadavg()[0]
     cold, cold_cpu = timed(setup, env)
     noop, _ = timed(setup, env)
@@ -78,7 +90,7 @@ def one_run(number: int) -> tuple[float, float]:
     timed(["sh", str(REPO / "remove-dask.sh"), "--yes"], env)
     shutil.rmtree(root, ignore_errors=True)
     detail = ", ".join(f"{name} {seconds:.1f}" for name, seconds in steps.items())
-    print(f"run {number}: cold {cold:.1f} s wall, {cold_cpu:.1f} s CPU ({detail}), "
+    print(f"run {number} {backend}: cold {cold:.1f} s wall, {cold_cpu:.1f} s CPU ({detail}), "
           f"no-op {noop:.2f} s, load before {load:.1f}", flush=True)
     return cold, noop
 
@@ -86,10 +98,25 @@ def one_run(number: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    runs = [one_run(number) for number in range(1, parser.parse_args().runs + 1)]
-    colds, noops = zip(*runs)
-    print(f"median of {len(runs)}: cold install {statistics.median(colds):.1f} s "
-          f"(target <= 30), no-op re-run {statistics.median(noops):.2f} s (target <= 3)")
+    parser.add_argument("--backends", default="venv,rattler")
+    arguments = parser.parse_args()
+    backends = arguments.backends.split(",")
+    channel = ""
+    if "rattler" in backends:
+        from testbed.conda_channel import build_channel
+
+        shutil.rmtree(WORK / "channel", ignore_errors=True)
+        channel = "file://" + str(build_channel(WORK / "channel"))
+    results: dict[str, list[tuple[float, float]]] = {backend: [] for backend in backends}
+    for number in range(1, arguments.runs + 1):
+        order = backends if number % 2 else list(reversed(backends))
+        for backend in order:
+            results[backend].append(one_run(number, backend, channel))
+    for backend, runs in results.items():
+        colds, noops = zip(*runs)
+        print(f"{backend}: median of {len(runs)}: cold install {statistics.median(colds):.1f} s "
+              f"(spread {min(colds):.1f}-{max(colds):.1f}), no-op re-run "
+              f"{statistics.median(noops):.2f} s (spread {min(noops):.2f}-{max(noops):.2f})")
 
 
 if __name__ == "__main__":

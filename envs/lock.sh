@@ -1,7 +1,8 @@
 #!/bin/sh
 # Regenerate envs/requirements.lock (the venv backend's input) from envs/environment.yml.
 #
-# The conda dependency list is turned into PyPI requirements: python and pip are dropped,
+# The conda dependency list is turned into PyPI requirements: python, pip and python-graphviz
+# (conda-forge's graphviz program comes with it; PyPI has no such thing) are dropped,
 # conda-forge names that differ on PyPI are renamed (matplotlib-base -> matplotlib,
 # jupyterhub-base -> jupyterhub), conda's
 # "name >=x" specs become "name>=x", and the pip: section is taken as is. `uv pip compile`
@@ -29,7 +30,9 @@ awk '
         name = parts[1]
         spec = substr($0, length(name) + 1)
         gsub(/ /, "", spec)
-        if (name == "python" || name == "pip") next
+        # python-graphviz needs the dot program, which PyPI does not have: the venv renders
+        # graphs through ipycytoscape instead.
+        if (name == "python" || name == "pip" || name == "python-graphviz") next
         if (name == "matplotlib-base") name = "matplotlib"
         if (name == "jupyterhub-base") name = "jupyterhub"
         print name spec

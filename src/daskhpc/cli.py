@@ -65,7 +65,19 @@ def _add_setup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
         choices=backend_choices(),
-        help="how to build the environment (default: the first of micromamba, mamba, conda, venv)",
+        help="how to build the environment: conda (through micromamba, mamba or conda when "
+        "found, else rattler), venv; default auto: a conda tool if found, else rattler if the "
+        "conda channels answer, else venv",
+    )
+    parser.add_argument(
+        "--channel", action="append", metavar="URL",
+        help="conda channel (repeatable; file:// or https:// mirrors); default: the site's "
+        ".condarc, else the environment file's channels",
+    )
+    parser.add_argument(
+        "--environment", metavar="FILE",
+        help="conda backends: an environment.yml or conda-lock.yml instead of "
+        "envs/conda-lock.yml (when present) or envs/environment.yml",
     )
     parser.add_argument(
         "--prefix",

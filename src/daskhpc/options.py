@@ -13,6 +13,7 @@ Standard library only: the CLI imports this in the bootstrap.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -177,6 +178,8 @@ class SetupOptions:
     update: bool = False
     yes: bool = False
     dry_run: bool = False
+    channel: Sequence[str] = ()  # conda channel URLs (repeatable --channel), in order
+    environment: Optional[str] = None  # conda: an environment.yml or conda-lock.yml
 
 
 @dataclass(frozen=True)

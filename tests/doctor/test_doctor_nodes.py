@@ -89,6 +89,19 @@ def test_environment_missing_on_one_node(bed: NodeBed, home: Path) -> None:
     assert "fix: install the environment once on a filesystem every node mounts" in line
 
 
+def test_state_directory_not_shared_with_one_node(bed: NodeBed, home: Path) -> None:
+    state = home / ".local" / "state"
+    state.mkdir(parents=True)
+    with mounted(bed.nodes[1], "mount", "-t", "tmpfs", "-o", "size=1m", "private", str(state),
+                 target=str(state)):
+        report = doctor(bed, home)
+    assert report.returncode == 1
+    line = report.only("problem", "environment")
+    assert (f"node2: the state directory {state / 'daskhpc'} is not shared with this node (a "
+            "file written here: No such file or directory there)") in line
+    assert "fix: set DASKHPC_STATE_DIR to a directory on a filesystem every node shares" in line
+
+
 @pytest.fixture
 def fabric(bed: NodeBed):
     """ib0 (a second bridge, no default route, like an IB fabric) on the nodes asked for."""

@@ -164,7 +164,8 @@ def test_jupyter_server_proxy_missing_from_the_servers_environment(tmp_path: Pat
     assert result.returncode == 1
     [line] = lines(result, "problem")
     assert line.startswith(f"problem  dashboard:         jupyter-server-proxy is not in the "
-                           f"Jupyter server's environment ({system_python})")
+                           f"Jupyter server's environment ({system_python}); it is in this "
+                           "one, the kernel's, where it does nothing")
     assert f"fix: {system_python} -m pip install jupyter-server-proxy" in line
 
 

@@ -10,24 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from install_helpers import tree_snapshot
+from install_helpers import make_home, tree_snapshot
 from testbed.install import REPO, run_remove, run_setup, setup_environment, user_environment
 
 pytestmark = pytest.mark.install
 
 SETUP = ["--yes", "--backend", "venv", "--add-to-path"]
-
-
-def make_home(root: Path) -> Path:
-    """A lived-in HOME: own tools in ~/bin, an own kernel, a ~/.bashrc with lines."""
-    home = root / "home"
-    (home / "bin").mkdir(parents=True)
-    (home / "bin" / "my-tool").write_text("#!/bin/sh\necho mine\n")
-    other_kernel = home / ".local" / "share" / "jupyter" / "kernels" / "other"
-    other_kernel.mkdir(parents=True)
-    (other_kernel / "kernel.json").write_text('{"argv": ["python3"], "display_name": "Other"}')
-    (home / ".bashrc").write_text("export EDITOR=vi\nalias ll='ls -l'\n")
-    return home
 
 
 def builds(home: Path) -> list[Path]:

@@ -7,12 +7,10 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from install_helpers import tree_snapshot
+from install_helpers import as_nobody, tree_snapshot
 from testbed.install import python_only_dir, run_remove, run_setup, user_environment
 
 from daskhpc.install import generated
@@ -24,41 +22,12 @@ VERSION = "9.9"
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: readable by all, unlike a Python under /root
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Path]:
-    """A world-traversable root (pytest's tmp dirs are 0700) with what an admin already has."""
-    if os.geteuid() != 0:
-        pytest.skip("--system test installs as root and runs a check as user 'nobody'")
-    root = Path(tempfile.mkdtemp(prefix="daskhpc-site-", dir="/tmp"))
-    root.chmod(0o755)
-    for folder in ("admin", "opt/daskhpc", "share/jupyter/kernels/other", "modulefiles/gcc"):
-        (root / folder).mkdir(parents=True)
-    (root / "modulefiles/gcc/12").write_text("#%Module1.0\n")
-    (root / "share/jupyter/kernels/other/kernel.json").write_text('{"argv": ["python3"]}')
-    for folder, directories, _ in os.walk(root):
-        for name in [".", *directories]:
-            Path(folder, name).chmod(0o755)
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def system_args(site: Path) -> list[str]:
     if not Path(SYSTEM_PYTHON).exists():
         pytest.skip(f"--system needs a Python every user can run; {SYSTEM_PYTHON} is missing")
     return ["--python", SYSTEM_PYTHON, "--system", "--prefix", str(site / "opt/daskhpc" / VERSION),
             "--kernel-dir", str(site / "share/jupyter"),
             "--modulefiles-dir", str(site / "modulefiles")]
-
-
-def as_nobody(site: Path, command: str) -> subprocess.CompletedProcess[str]:
-    home = site / "nobody-home"
-    home.mkdir(exist_ok=True)
-    os.chown(home, 65534, 65534)
-    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           "bash", "-c", command], env=user_environment(home),
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_system_install_modules_and_exact_removal(site: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from install_helpers import tree_snapshot
 from testbed.install import DaskInstall, run_setup, setup_environment
+from tutorial_needs import check_tutorial_outputs, run_tutorial_needs
 
 pytestmark = pytest.mark.install
 
@@ -55,6 +56,13 @@ def test_a_notebook_runs_on_the_kernel(dask_install: DaskInstall, tmp_path: Path
     outputs = nbformat.read(path, as_version=4).cells[0].outputs
     printed = "".join(output.get("text", "") for output in outputs).split()
     assert printed == [str(dask_install.python), f"{dask_install.prefix}/bin", "10000"]
+
+
+def test_what_the_tutorials_need_works_in_a_notebook(dask_install: DaskInstall,
+                                                      tmp_path: Path) -> None:
+    """A venv has no graphviz program: graphs render through ipycytoscape, as a widget."""
+    outputs = run_tutorial_needs(dask_install.kernel_name, dask_install.env(), tmp_path)
+    check_tutorial_outputs(outputs, "application/vnd.jupyter.widget-view+json")
 
 
 @pytest.mark.parametrize("program", ["start-dask-cluster", "stop-dask-cluster",

@@ -19,7 +19,7 @@ from typing import Optional
 
 from daskhpc import client_config, paths
 from daskhpc.errors import DaskhpcError
-from daskhpc.install.backends import conda, venv
+from daskhpc.install.backends import conda, rattler, venv
 from daskhpc.install.options import InstallOptions
 from daskhpc.install.plan import State, Step, inputs_digest, package_digest
 from daskhpc.install.runner import Log, child_environment
@@ -78,6 +78,7 @@ class Installer:
         self.options = options
         self.manifest = manifest
         self.uv = state.uv
+        self.rattler_runner = state.rattler_runner
         self.current_build = Path(state.env.build) if state.env and state.env_complete else None
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.log = Log(options.log_dir / f"setup-{stamp}-{os.getpid()}.log", self._log_opened)
@@ -189,20 +190,40 @@ class Installer:
             return
         self.uv = str(venv.uv_in_tools_dir(tools))
 
+    def _step_rattler_tools(self, step: Step) -> None:
+        tools = self.options.tools_dir
+        self.ensure_dir(tools)
+        self.manifest.record("tree", tools / rattler.TOOLS_VENV)
+        for argv in rattler.install_tools_commands(sys.executable, tools):
+            self.run(argv, "installing py-rattler from PyPI")
+        self.rattler_runner = str(rattler.tools_python(tools))
+        self.uv = self.uv or rattler.find_uv(tools)
+
     def _build_commands(self, build: Path) -> list[list[str]]:
         options = self.options
         backend = options.backend
+        if backend.name == "rattler":
+            assert self.rattler_runner is not None
+            self.ensure_dir(options.rattler_cache.parent)
+            self.manifest.record("tree", options.rattler_cache)
+            return [rattler.create_command(self.rattler_runner, options.repo, build,
+                                           options.source, list(options.channels),
+                                           options.rattler_cache)]
         if backend.name == "venv":
             lock = options.repo / "envs" / "requirements.lock"
             if self.uv is None:
                 return venv.build_commands_pip(options.python, build, lock)
             return venv.build_commands_uv(self.uv, options.python, build, lock)
         assert backend.tool is not None
-        return conda.build_commands(backend.name, backend.tool, build, options.repo / "envs",
-                                    conda.find_conda_lock())
+        return conda.build_commands(backend.name, backend.tool, build, options.source,
+                                    conda.find_conda_lock(), options.channels)
 
     def _package_commands(self, build: Path) -> list[list[str]]:
-        """daskhpc into the env, then bytecode (conda compiles at install time itself)."""
+        """daskhpc into the env, then bytecode (conda compiles at install time itself; rattler
+        only its noarch packages, so the PyPI part needs it like a venv)."""
+        if self.options.backend.name == "rattler":  # its python brings a compiled stdlib
+            return [venv.package_command(self.uv, build, self.options.repo),
+                    venv.compile_command(build, site_packages(build))]
         if self.options.backend.name == "venv":
             return [venv.package_command(self.uv, build, self.options.repo),
                     venv.compile_command(build)]

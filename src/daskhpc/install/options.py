@@ -9,10 +9,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-from daskhpc import __version__, paths
+from daskhpc import __version__, manifest, paths
 from daskhpc.errors import DaskhpcError
+from daskhpc.install import channels
 from daskhpc.install.backends import Backend, conda, select
 from daskhpc.options import SetupOptions
 
@@ -40,6 +41,11 @@ class InstallOptions:
     modulefiles_dir: Optional[Path]
     module_version: str
     update: bool
+    source: Path  # conda backends: the environment.yml or conda-lock.yml to install
+    channels: tuple[str, ...]  # conda channel URLs, in order
+    given_channels: tuple[str, ...]  # --channel (or the install's recorded ones)
+    given_environment: bool  # source came from --environment (or the install's record)
+    rattler_cache: Path  # the rattler backend's package and index cache
 
     @property
     def env_python(self) -> Path:
@@ -127,16 +133,58 @@ def _check_combinations(asked: SetupOptions) -> None:
         raise DaskhpcError("--name names a conda environment; with --backend venv use --prefix")
     if asked.name and asked.system:
         raise DaskhpcError("--system installs live under --prefix; leave out --name")
+    if asked.backend == "venv" and (asked.channel or asked.environment):
+        raise DaskhpcError("--channel and --environment are for conda environments; with "
+                           "--backend venv leave them out (the venv installs envs/"
+                           "requirements.lock)")
     for flag, value in (("--kernel-name", asked.kernel_name), ("--name", asked.name)):
         if value is not None and (not value or "/" in value or value.startswith(".")):
             raise DaskhpcError(f"{flag} {value!r} must be a plain name (no '/', no leading '.')")
 
 
+def conda_source(repo: Path, given: Optional[str]) -> Path:
+    """The file a conda environment is made from: --environment, else the project's lock when
+    it exists, else its environment.yml."""
+    if given:
+        path = _absolute(given)
+        if not path.is_file():
+            raise DaskhpcError(f"--environment {given}: no such file; give an environment.yml "
+                               "or conda-lock.yml")
+        return path
+    lock = repo / "envs" / conda.CONDA_LOCK_FILE
+    return lock if lock.exists() else repo / "envs" / "environment.yml"
+
+
+def _recorded_settings(asked: SetupOptions) -> dict[str, Any]:
+    """What the install already there was made with: a plain re-run (after a `git pull`) keeps
+    its backend (auto does not probe again), its channels and its environment file."""
+    if asked.system:
+        prefix = _absolute(asked.prefix) if asked.prefix else paths.default_system_prefix(
+            __version__)
+        path = paths.system_manifest_file(prefix)
+    else:
+        path = paths.manifest_file()
+    try:
+        record = manifest.load(path)
+    except DaskhpcError:
+        return {}
+    return dict(record.settings) if record else {}
+
+
 def resolve(asked: SetupOptions) -> InstallOptions:
     _check_combinations(asked)
     repo = repo_dir()
-    backend = select(asked.backend)
-    if asked.name and backend.name == "venv":
+    recorded = _recorded_settings(asked)
+    environment = asked.environment or recorded.get("environment")
+    source = conda_source(repo, environment)
+    given_channels = list(asked.channel or recorded.get("channels") or [])
+    channel_urls, _ = channels.resolve(given_channels, source)
+    backend = select(asked.backend, channel_urls,
+                     recorded.get("backend") if asked.backend == "auto" else None)
+    if asked.channel and backend.name in ("mamba", "conda"):
+        raise DaskhpcError(f"{backend.name} env create takes its channels from the environment "
+                           "file and .condarc: put the URL there, or use --backend rattler")
+    if asked.name and backend.tool is None:
         raise DaskhpcError("--name needs conda, mamba or micromamba and none was found; "
                            "use --prefix")
     python = _absolute(asked.python) if asked.python else Path(sys.executable)
@@ -188,5 +236,10 @@ def resolve(asked: SetupOptions) -> InstallOptions:
         rc_file=paths.shell_rc_file() if asked.add_to_path else None,
         modulefiles_dir=modulefiles_dir,
         module_version=module_version,
-        update=asked.update,
+        update=bool(asked.update),
+        source=source,
+        channels=tuple(channel_urls),
+        given_channels=tuple(given_channels),
+        given_environment=bool(environment),
+        rattler_cache=paths.cache_dir() / "rattler",
     )

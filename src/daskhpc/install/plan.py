@@ -11,7 +11,6 @@ from typing import Optional
 
 from daskhpc import client_config, paths
 from daskhpc.install import generated
-from daskhpc.install.backends.conda import CONDA_LOCK_FILE
 from daskhpc.install.options import InstallOptions
 from daskhpc.manifest import EnvRecord
 
@@ -26,11 +25,13 @@ class State:
     env_complete: bool  # that build exists and finished
     uv: Optional[str]  # a usable uv (venv backend), None when it must be installed
     venv_available: bool  # the bootstrap Python can make a venv with pip (to fetch uv)
+    rattler_runner: Optional[str] = None  # a Python with py-rattler (rattler backend)
 
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # uv | env | package | file | client-tls | shared-client-tls | kernel | rc-line
+    kind: str  # uv | rattler-tools | env | package | file | client-tls | shared-client-tls |
+    #            kernel | rc-line
     summary: str
     path: str = ""
     content: str = ""  # file: the text; kernel: the kernel.json overrides as JSON
@@ -47,12 +48,11 @@ def _digest(*parts: bytes) -> str:
 def inputs_digest(options: InstallOptions) -> str:
     """What the environment is built from: a change means a rebuild."""
     envs = options.repo / "envs"
-    if options.backend.name == "venv":
-        files = [envs / LOCK_FILE]
-    else:
-        files = [envs / "environment.yml", envs / CONDA_LOCK_FILE]
-    contents = [path.read_bytes() if path.exists() else b"" for path in files]
-    return _digest(options.backend.name.encode(), options.python.encode(), *contents)
+    parts = [options.backend.name.encode(), options.python.encode(),
+             (envs / LOCK_FILE).read_bytes()]
+    if options.backend.makes_conda_env:  # the PyPI lock may add to a conda env
+        parts += [options.source.read_bytes(), "\n".join(options.channels).encode()]
+    return _digest(*parts)
 
 
 def package_digest(repo: Path) -> str:
@@ -77,7 +77,11 @@ def make_plan(options: InstallOptions, state: State, wrapper_template: str) -> l
     else:
         if backend == "venv" and state.uv is None:
             steps.append(Step("uv", f"install uv into {options.tools_dir} (none on PATH)"))
-        how = "venv + uv" if backend == "venv" else backend
+        if backend == "rattler" and state.rattler_runner is None:
+            steps.append(Step("rattler-tools", f"install py-rattler and uv into "
+                              f"{options.tools_dir} (from PyPI)"))
+        how = {"venv": "venv + uv", "rattler": f"conda env by rattler from {options.source.name}"
+               f" ({', '.join(options.channels) or 'channels of the lock'})"}.get(backend, backend)
         steps.append(Step("env", f"build the environment ({how}) and switch {options.env_link} "
                                  "to it when complete"))
     steps.extend(_env_config_steps(options))

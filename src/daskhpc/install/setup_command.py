@@ -6,11 +6,12 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from daskhpc import __version__, manifest
 from daskhpc.errors import DaskhpcError
 from daskhpc.install import apply, plan
-from daskhpc.install.backends import venv
+from daskhpc.install.backends import rattler, venv
 from daskhpc.install.options import InstallOptions, resolve
 from daskhpc.manifest import Manifest
 from daskhpc.options import SetupOptions
@@ -20,11 +21,16 @@ def _gather_state(options: InstallOptions, record: Manifest) -> plan.State:
     env = record.env
     complete = bool(env and apply.build_is_complete(Path(env.build))
                     and os.path.realpath(env.link) == os.path.realpath(env.build))
-    uv = venv.find_uv(options.tools_dir) if options.backend.name == "venv" else None
+    backend = options.backend.name
+    uv = venv.find_uv(options.tools_dir) if backend == "venv" else None
+    runner = rattler.find_runner(options.tools_dir) if backend == "rattler" else None
+    if backend == "rattler":
+        uv = venv.find_uv(options.tools_dir) or rattler.find_uv(options.tools_dir)
     return plan.State(
         env=env,
         env_complete=complete,
         uv=uv,
+        rattler_runner=runner,
         venv_available=all(importlib.util.find_spec(name) is not None
                            for name in ("venv", "ensurepip")),
     )
@@ -55,7 +61,7 @@ def preflight(options: InstallOptions, record: Manifest, state: plan.State,
     if previous and previous != str(options.env_link):
         raise DaskhpcError(f"daskhpc is already installed with its environment at {previous}; "
                            "run remove-dask.sh first to install it elsewhere")
-    if any(step.kind == "uv" for step in steps) and not state.venv_available:
+    if any(step.kind in ("uv", "rattler-tools") for step in steps) and not state.venv_available:
         raise DaskhpcError(f"{sys.executable} cannot create virtual environments (no venv/"
                            "ensurepip; Debian: apt install python3-venv) and uv is not on PATH; "
                            "install one of them, or pass --python with a complete Python")
@@ -108,6 +114,8 @@ def run(asked: SetupOptions) -> int:
     preflight(options, record, state, steps)
     installer = apply.Installer(options, record, state)
 
+    if options.backend.note:
+        print(options.backend.note, file=sys.stderr, flush=True)
     if asked.dry_run or not (asked.yes or not sys.stdin.isatty()):
         print(f"daskhpc {__version__} setup plan ({options.backend.name} backend):")
         pending = installer.pending(steps)
@@ -121,7 +129,14 @@ def run(asked: SetupOptions) -> int:
 
     record.system = options.system
     record.daskhpc_version = __version__
-    record.settings = {"env_link": str(options.env_link), "backend": options.backend.name}
+    # What the environment is made with (plain re-runs keep it: options.resolve) is recorded
+    # once the install has succeeded: a failed attempt leaves the previous one's.
+    made_with: dict[str, Any] = {"backend": options.backend.name}
+    if options.backend.makes_conda_env:
+        made_with["channels"] = list(options.given_channels)
+        if options.given_environment:
+            made_with["environment"] = str(options.source)
+    record.settings = {**(record.settings or made_with), "env_link": str(options.env_link)}
     if options.system:
         os.umask(0o022)
     try:
@@ -133,6 +148,9 @@ def run(asked: SetupOptions) -> int:
         raise DaskhpcError(f"{error}; {apply.RETRY_HINT}") from None
     finally:
         installer.log.close()
+    if record.settings != {"env_link": str(options.env_link), **made_with}:
+        record.settings = {"env_link": str(options.env_link), **made_with}
+        record.save()
     if installer.changed:
         print(f"daskhpc is installed: environment {options.env_link}, kernel "
               f"{options.display_name!r}, wrappers in {options.bin_dir}")

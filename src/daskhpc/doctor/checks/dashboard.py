@@ -4,6 +4,7 @@ dashboard's traffic away from the nodes."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -80,11 +81,12 @@ def check(context: Context) -> list[Finding]:
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return found
     if not answer["proxy"]:
+        here = ("it is in this one, the kernel's, where it does nothing"
+                if importlib.util.find_spec("jupyter_server_proxy") else "nor in this one")
         found.append(problem(CHECK, f"jupyter-server-proxy is not in the Jupyter server's "
-                                    f"environment ({python}); installed in a kernel's it does "
-                                    "nothing", f"{python} -m pip install jupyter-server-proxy, "
-                                               "then restart your server (File > Hub Control "
-                                               "Panel)"))
+                                    f"environment ({python}); {here}",
+                             f"{python} -m pip install jupyter-server-proxy, then restart your "
+                             "server (File > Hub Control Panel)"))
     elif not answer["hook"]:
         found.append(warning(CHECK, "the Jupyter server's configuration does not use "
                                     "daskhpc.proxy_allowlist: dashboards on other nodes are "

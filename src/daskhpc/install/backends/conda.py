@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -19,22 +20,24 @@ def conda_lock_flag(backend: str) -> str:
     return {"micromamba": "--micromamba", "mamba": "--mamba", "conda": "--conda"}[backend]
 
 
-def build_commands(backend: str, tool: str, build: Path, envs_dir: Path,
-                   conda_lock: Optional[str]) -> list[list[str]]:
-    """The commands that create a complete environment at build (the caller installs daskhpc)."""
-    lock = envs_dir / CONDA_LOCK_FILE
-    if lock.exists():
+def build_commands(backend: str, tool: str, build: Path, source: Path,
+                   conda_lock: Optional[str], channels: Sequence[str] = ()) -> list[list[str]]:
+    """The commands that create a complete environment at build from source (an
+    environment.yml, or a conda-lock.yml installed exactly); the caller installs daskhpc.
+    channels (--channel) replace the file's and .condarc's: micromamba only."""
+    if source.name.endswith(CONDA_LOCK_FILE):
         if conda_lock is None:
             raise DaskhpcError(
-                f"{lock} exists but conda-lock is not on PATH; "
-                "install it (pip install conda-lock) or delete the lock file to solve afresh"
+                f"{source} exists but conda-lock is not on PATH; install it (pip install "
+                "conda-lock), delete the lock file to solve afresh, or use --backend rattler"
             )
         return [[conda_lock, "install", conda_lock_flag(backend), tool,
-                 "--prefix", str(build), str(lock)]]
-    environment = str(envs_dir / "environment.yml")
+                 "--prefix", str(build), str(source)]]
     if backend == "micromamba":
-        return [[tool, "create", "--yes", "--prefix", str(build), "--file", environment]]
-    return [[tool, "env", "create", "--quiet", "--prefix", str(build), "--file", environment]]
+        override = [arg for url in channels for arg in ("-c", url)]
+        return [[tool, "create", "--yes", "--prefix", str(build), "--file", str(source),
+                 *override, *(["--override-channels"] if override else [])]]
+    return [[tool, "env", "create", "--quiet", "--prefix", str(build), "--file", str(source)]]
 
 
 def package_command(build: Path, repo: Path) -> list[str]:

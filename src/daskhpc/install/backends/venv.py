@@ -32,13 +32,13 @@ def install_uv_commands(python: str, tools_dir: Path) -> list[list[str]]:
     ]
 
 
-def compile_command(build: Path) -> list[str]:
+def compile_command(build: Path, folder: Optional[Path] = None) -> list[str]:
     """Bytecode for everything but the packages' own test suites (a third of the files, never
     imported by users): `import distributed` takes 0.4 s instead of 2.9 s, and a --system env,
     which users cannot write to, would otherwise never get any. Already compiled files are
     skipped, so re-running it after a package update is cheap."""
     return [str(build / "bin" / "python"), "-m", "compileall", "-q", "-j", "0",
-            "-x", "/tests?/", str(build / "lib")]
+            "-x", "/tests?/", str(folder or build / "lib")]
 
 
 def build_commands_uv(uv: str, python: str, build: Path, lock: Path) -> list[list[str]]:
