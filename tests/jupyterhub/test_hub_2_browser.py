@@ -91,23 +91,3 @@ def test_another_user_gets_no_page(browser: Any, hub_site: HubSite,
     finally:
         page.close()
 
-
-def test_new_button_makes_a_cluster_that_works(browser: Any, hub_site: HubSite,
-                                               alice_cluster: RunningCluster) -> None:
-    """The Dask tab's NEW: the labextension's factory (a LocalCluster on the server's node, from
-    the environment's config) starts, its link goes through the hub, its panes draw."""
-    page = log_in(browser, hub_site, hub_site.alice)
-    try:
-        page.locator('[data-id="dask-dashboard-launcher"]').click()
-        page.locator('[data-command="dask:launch-cluster"]').click()
-        cluster = page.locator(".dask-ClusterListingItem").first
-        cluster.wait_for()
-        url = page.locator(".dask-URLInput input")
-        assert url.input_value().startswith(f"/user/{hub_site.alice.name}/proxy/")
-        page.locator('button[value="Task Stream"]').click()
-        frame = page.locator("iframe").last.content_frame
-        frame.locator("canvas").first.wait_for(state="attached")
-        cluster.locator(".dask-ClusterListingItem-stop").click()
-        page.locator(".dask-ClusterListingItem").wait_for(state="detached")
-    finally:
-        page.close()
