@@ -118,15 +118,19 @@ class Supervisor:
                 protocol=self.spec.protocol,
                 dashboard=False,  # attached after readiness: daskhpc.cluster.dashboard
                 dashboard_address=f"{self.spec.scheduler_host}:{self.spec.dashboard_port}",
+                http_prefix=self.spec.dashboard_prefix or "/",
                 security=security,
             )
-        placeholder = dashboard.serve_starting_page(scheduler)
+        if self.spec.dashboard_prefix:
+            dashboard.guard(scheduler, self.spec.dashboard_prefix,
+                            self.spec.dashboard_port_and_path)
+        placeholder = dashboard.serve_starting_page(scheduler, self.spec.dashboard_prefix)
         try:
             await scheduler
             log(f"scheduler listening at {self.spec.scheduler_address}")
             code = await self._until_ready(scheduler)
             if code == 0:
-                dashboard.attach_later(scheduler, placeholder, log)
+                dashboard.attach_later(scheduler, placeholder, self.spec.dashboard_prefix, log)
                 await self._until_stopped(scheduler)
             return code
         finally:
