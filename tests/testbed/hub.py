@@ -196,13 +196,22 @@ class Hub:
         return model.get("servers", {}).get("")  # type: ignore[no-any-return]
 
     def start_server(self, user: str, timeout: float = 240) -> dict[str, Any]:
-        """Spawn the user's server (a Slurm job) and wait until the hub calls it ready."""
+        """Spawn the user's server (a Slurm job) and wait until the hub calls it ready.
+
+        A spawn the hub reports failed (500) is tried once more, as a user would press Start
+        again: on a loaded 2-core machine a job's server has missed the hub's timeouts."""
         try:
             self.api("POST", f"/hub/api/users/{user}")
         except urllib.error.HTTPError as error:
             if error.code != 409:  # 409: the user exists already
                 raise
-        self.api("POST", f"/hub/api/users/{user}/server")
+        try:
+            self.api("POST", f"/hub/api/users/{user}/server")
+        except urllib.error.HTTPError as error:
+            if error.code != 500:
+                raise
+            print(f"first spawn of {user} failed; hub log:\n{self.log_tail()}")
+            self.api("POST", f"/hub/api/users/{user}/server")
         deadline = time.monotonic() + timeout
         while True:
             server = self.server(user)
