@@ -230,7 +230,7 @@ class Bed:
             self.groups.close()
 
 
-def wait_for_dashboard(url: str, netns: str, timeout: float = 60.0) -> None:
+def wait_for_dashboard(url: str, netns: str, timeout: float = 300.0) -> None:
     """Until the dashboard page answers 200 (our scheduler serves a 503 "starting" page first;
     others may refuse connections until their HTTP server listens), asked from inside the
     network namespace `netns` (a scheduler whose workers are all local listens on loopback)."""
@@ -262,7 +262,10 @@ def poll_dashboard(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            # The whole remaining time: under heavy load the first render of the Bokeh page
+            # takes tens of seconds, and a short timeout would restart it forever.
+            remaining = max(1.0, deadline - time.monotonic())
+            with urllib.request.urlopen(url, timeout=remaining) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError) as error:  # refused, reset, timed out

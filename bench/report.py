@@ -40,6 +40,7 @@ def cell(values: list[float]) -> str:
 
 def table(runs: Runs) -> list[str]:
     groups = grouped(runs)
+    tried = {(run["variant"], run["place"], run["nodes"]) for run in runs}
     counts = sorted({run["nodes"] for run in runs})
     variants = [v for v in LABELS if any(run["variant"] == v for run in runs)]
     lines = ["| nodes | variant | start from node1 | start from login | dashboard node1 / login "
@@ -53,9 +54,11 @@ def table(runs: Runs) -> list[str]:
             def med(rows: Runs, key: str) -> str:
                 return f"{statistics.median(r[key] for r in rows):.2f}" if rows else "-"
 
+            starts = [cell([r["start"] for r in rows]) if (variant, place, count) in tried
+                      else "-" for rows, place in ((n1, "node1"), (lg, "login"))]
             lines.append(
-                f"| {count} | {LABELS[variant]} | {cell([r['start'] for r in n1])} | "
-                f"{cell([r['start'] for r in lg])} | {med(n1, 'dashboard')} / "
+                f"| {count} | {LABELS[variant]} | {starts[0]} | "
+                f"{starts[1]} | {med(n1, 'dashboard')} / "
                 f"{med(lg, 'dashboard')} | {med(n1, 'stop')} / {med(lg, 'stop')} | "
                 f"{med(n1, 'cpu')} / {med(lg, 'cpu')} | {med(lg, 'head_cpu')} |")
     return lines
@@ -154,7 +157,7 @@ def plots(runs: Runs, folder: Path) -> list[Path]:
             ("start", "start until all workers are connected (s)", False, "scale-start.png"),
             ("stop", "stop until no process is left (s)", False, "scale-stop.png"),
             ("cpu", "CPU seconds per node, start to clean", True, "scale-cpu.png")):
-        figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+        figure, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
         for axis, place in zip(axes, ("node1", "login")):
             for variant in variants:
                 rows = sorted((count, [r[key] / (count if per_node else 1) for r in found])
@@ -170,14 +173,22 @@ def plots(runs: Runs, folder: Path) -> list[Path]:
                 axis.errorbar(xs, mid, yerr=[low, high], fmt=style, capsize=3, markersize=4,
                               label=LABELS[variant])
             axis.set_xscale("log", base=2)
+            counts = sorted({run["nodes"] for run in runs})
+            axis.set_xticks(counts, [str(count) for count in counts])
             axis.set_xlabel("nodes")
             where = "node1 (in the node list)" if place == "node1" else "login host"
             axis.set_title(f"from {where}")
             axis.grid(True, alpha=0.3)
-        axes[0].set_ylabel(title)
-        axes[1].legend(fontsize=8)
+        axes[0].set_ylabel("seconds")
+        handles, labels = axes[0].get_legend_handles_labels()
+        more = axes[1].get_legend_handles_labels()
+        for handle, label in zip(*more):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+        figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
         figure.suptitle(f"{title}: median, bars min-max; 2-core shared machine")
-        figure.tight_layout()
+        figure.tight_layout(rect=(0, 0.1, 1, 1))
         path = folder / name
         figure.savefig(path, dpi=90)
         plt.close(figure)
@@ -193,7 +204,8 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
                 for r in runs if "error" in r]
     loads = [run["load"] for run in runs]
     block = [BEGIN,
-             f"Run of {results['started']} UTC: {results['rounds']} round(s), load average "
+             f"Run of {results['started']} UTC: {max(run['round'] for run in runs)} of "
+             f"{results['rounds']} round(s) done, load average "
              f"{min(loads):.1f}-{max(loads):.1f} during the runs (2 cores, shared). Seconds; "
              "median (min-max) over the rounds.", "",
              *table(runs), "", *targets(runs), "",

@@ -217,6 +217,51 @@ def srun_launcher(bed: Bed, place: Node, home: Path, *options: str) -> Measureme
         return daskhpc(bed, place, bed.env(home, **slurm_env), "--launcher", "srun", *options)
 
 
+# -- our Python API -----------------------------------------------------------------------------
+# A notebook's kernel: daskhpc imported in an earlier cell, then the cell that starts the
+# cluster; the bench says when (the "go" line), so only that cell is timed.
+HPCCLUSTER = """
+import sys
+from daskhpc import HPCCluster
+print("IMPORTED", flush=True)
+sys.stdin.readline()
+cluster = HPCCluster(launcher="ssh", hostfile=sys.argv[1], workers_per_node=1,
+                     threads_per_worker=2)
+assert len(cluster.scheduler_info["workers"]) == int(sys.argv[2])
+print("READY", cluster.dashboard_link, flush=True)
+sys.stdin.readline()
+cluster.close()
+"""
+
+
+def python_api(bed: Bed, place: Node, home: Path) -> Measurement:
+    """`HPCCluster(...)` (the same cluster as ssh_launcher), timed from the call until it returns
+    with every worker connected; stop = `close()` until no process is left."""
+    log = home / "client.log"
+    with open(log, "w") as errors:
+        client = bed.popen(place, [PYTHON, "-c", HPCCLUSTER, str(hostfile(bed, home)),
+                                   str(bed.count)], bed.env(home), stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=errors)
+        try:
+            assert client.stdout is not None and client.stdin is not None
+            if client.stdout.readline().strip() != "IMPORTED":
+                raise RuntimeError(f"could not import daskhpc: {log.read_text()[-2000:]}")
+            timing = Timing(bed, place)
+            client.stdin.write("go\n")
+            client.stdin.flush()
+            url = read_ready(client, log)
+            timing.ready()
+            timing.dashboard(url)
+            timing.stopping()
+            send_line(client)
+            client.wait(timeout=120)
+            return timing.done()
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+
+
 # -- the upstream tools ------------------------------------------------------------------------
 def client_run(bed: Bed, place: Node, home: Path, argv: list[str], env: dict[str, str],
                stop: Callable[[subprocess.Popen[str]], None],
@@ -337,5 +382,6 @@ VARIANTS: dict[str, Variant] = {
     "dask-mpi": dask_mpi,
     "slurmrunner": slurm_runner,
     "ssh-sntrup": ssh_launcher_sntrup,  # only on request: the key-exchange comparison
+    "python-api": python_api,  # only on request: start_stop.py compares it with "ssh"
 }
 DEFAULT = ("ssh", "srun", "mpi", "sshcluster", "dask-mpi", "slurmrunner")

@@ -3,7 +3,8 @@
 #
 # The conda dependency list is turned into PyPI requirements: python, pip and python-graphviz
 # (conda-forge's graphviz program comes with it; PyPI has no such thing) are dropped,
-# conda-forge names that differ on PyPI are renamed (matplotlib-base -> matplotlib), conda's
+# conda-forge names that differ on PyPI are renamed (matplotlib-base -> matplotlib,
+# jupyterhub-base -> jupyterhub), conda's
 # "name >=x" specs become "name>=x", and the pip: section is taken as is. `uv pip compile`
 # then resolves them in universal mode (every OS and architecture) for Python >= 3.11 (the
 # lowest Python the stack supports: numpy 2.4 and pandas 3 need it; Debian 12 ships 3.11) and
@@ -33,6 +34,7 @@ awk '
         # graphs through ipycytoscape instead.
         if (name == "python" || name == "pip" || name == "python-graphviz") next
         if (name == "matplotlib-base") name = "matplotlib"
+        if (name == "jupyterhub-base") name = "jupyterhub"
         print name spec
     }
 ' "$here/environment.yml" >"$input"

@@ -11,6 +11,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
         --no-install-recommends $packages >/dev/null
 fi
+# JupyterHub's proxy for the jupyterhub tests (lands in the prefix's bin, /usr/bin here).
+if [ "$(id -u)" = 0 ] && command -v npm >/dev/null 2>&1 \
+        && ! command -v configurable-http-proxy >/dev/null 2>&1; then
+    npm install -g --silent configurable-http-proxy@5.3.0 >/dev/null
+fi
 
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv

@@ -1,3 +1,14 @@
 """daskhpc: Dask on an HPC allocation in one command."""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # Lazily: `import daskhpc` runs at every interpreter start of the environment (the .pth
+    # hook) and in the installer's bootstrap, neither of which may import distributed (nor
+    # typing: ~10 ms at every start).
+    if name == "HPCCluster":
+        from daskhpc.cluster.hpccluster import HPCCluster
+
+        return HPCCluster
+    raise AttributeError(f"module 'daskhpc' has no attribute {name!r}")

@@ -51,7 +51,8 @@ def test_no_tls_warns_and_uses_tcp(user: User):
     assert "warning: --no-tls" in result.stderr
     spec = user.latest_spec()
     assert spec["scheduler_host"] == "127.0.0.1"
-    proxied = f"/user/alice/proxy/127.0.0.1:{spec['dashboard_port']}/status"
+    proxied = (f"/user/alice/proxy/127.0.0.1:{spec['dashboard_port']}/"
+               f"{spec['dashboard_secret']}/status")
     assert f"via JupyterHub: {proxied}" in result.stdout
     assert user.compute(spec)["sum"] == 5050
     assert user.dask("stop").returncode == 0

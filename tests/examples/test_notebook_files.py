@@ -18,10 +18,10 @@ import taxi_data
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 
 
-def test_all_six_notebooks_are_there():
+def test_all_seven_notebooks_are_there():
     assert [path.stem for path in NOTEBOOKS] == [
         "01-getting-started", "02-kmeans", "03-pca", "04-dataframe-etl", "05-training",
-        "06-dask-image",
+        "06-dask-image", "07-from-python",
     ]
 
 

@@ -216,11 +216,14 @@ class NodeBed:
         return subprocess.run(["ssh", "-F", str(self.ssh_config), host, remote],
                               capture_output=True, text=True, timeout=timeout)
 
-    def _wait_for_ssh(self, timeout: float = 20) -> None:
+    def _wait_for_ssh(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         for node in self.nodes:
             while True:
-                result = self.ssh(node.hostname, "hostname", timeout=10)
+                try:
+                    result = self.ssh(node.hostname, "hostname", timeout=10)
+                except subprocess.TimeoutExpired:  # a loaded machine: try again until the deadline
+                    result = subprocess.CompletedProcess([], 255, "", "ssh timed out")
                 if result.returncode == 0 and result.stdout.strip() == node.hostname:
                     break
                 if time.monotonic() > deadline:

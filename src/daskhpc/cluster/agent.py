@@ -6,6 +6,11 @@ only when every process under it is gone; then it marks the node's record file f
 its workers on a "stop" line or EOF on stdin, SIGTERM, SIGHUP (its ssh session ended) or SIGINT;
 its workers get SIGTERM if it is killed (PR_SET_PDEATHSIG). Standard library only, for a fast
 start: each worker imports distributed itself.
+
+Scaling: the agent follows the node's entry in targets.json (daskhpc.cluster.targets), starting
+newly named workers and ending those no longer named; its record file lists exactly the
+processes alive under it. With no worker left it stays, waiting for targets, unless a worker
+failed or the job's end time has come: then the node is done.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from daskhpc.cluster import targets
 from daskhpc.cluster.logs import log
 from daskhpc.cluster.processes import (
     ProcessRecord,
@@ -39,6 +45,13 @@ from daskhpc.cluster.spec import ClusterSpec, NodeSpec, read_spec
 
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for the node's processes
 RECORD_INTERVAL = 1.0  # how often to add new descendants (nanny-spawned workers) to the record
+TARGETS_INTERVAL = 0.25  # how often to look for a changed targets.json (one stat)
+# A worker dropped from the targets is usually being retired by the scheduler and exits by
+# itself within seconds; a SIGTERM in the middle of that leaves its nanny waiting for a reply that
+# never comes. So it gets this long before SIGTERM (then STOP_GRACE before SIGKILL).
+RETIRE_GRACE = 20.0
+# Workers given --lifetime end up to a second before the job's end time, and not all at once.
+END_TIME_SLACK = 10.0
 
 
 def scratch_base(local_directory: Optional[str]) -> Path:
@@ -97,7 +110,11 @@ class Agent:
         self.record_file = Path(spec.cluster_dir) / "procs" / f"{node.host}.json"
         self.scratch = scratch_base(spec.local_directory) / f"daskhpc-{spec.cluster_id}-{node.host}"
         self.stop_requested = threading.Event()
-        self.workers: list[subprocess.Popen[bytes]] = []
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}  # by name, every one started
+        self.dismissed: dict[str, float] = {}  # dropped from the targets -> when (monotonic)
+        self.terminated: set[str] = set()  # dismissed workers sent SIGTERM
+        self.cleaned: set[str] = set()  # ended, scratch removed
+        self.targets_stamp: Optional[int] = None
         self.records: dict[int, ProcessRecord] = {}
 
     def run(self) -> int:
@@ -109,7 +126,7 @@ class Agent:
         self.record_file.parent.mkdir(mode=0o700, exist_ok=True)
         self._remember(os.getpid(), "agent")
         try:
-            self._start_workers()
+            self._follow_targets()
             self._write_records()
             self._supervise()
         finally:
@@ -135,8 +152,15 @@ class Agent:
         method = self.spec.worker_start_method
         return {**os.environ, "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD": method}
 
-    def _start_workers(self) -> None:
-        for name in self.spec.worker_names(self.node):
+    def _follow_targets(self) -> None:
+        """Start the workers named for this node that have not run yet; end the unnamed."""
+        stamp = targets.changed_since(self.spec, self.targets_stamp)
+        if stamp is None:
+            return
+        self.targets_stamp = stamp
+        wanted = targets.read(self.spec).nodes.get(self.node.host, ())
+        new = [name for name in wanted if name not in self.workers]
+        for name in new:
             directory = self.scratch / name
             try:
                 directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -147,20 +171,65 @@ class Agent:
             argv = worker_argv(self.spec, self.node, name, directory)
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=self.worker_env,
                                        preexec_fn=die_with_parent)
-            self.workers.append(process)
+            self.workers[name] = process
             self._remember(process.pid, "worker")
-        log("agent", f"{socket.gethostname()}: started {len(self.workers)} worker(s)", sys.stdout)
+        unwanted = [name for name in self.workers
+                    if name not in wanted and name not in self.dismissed]
+        self.dismissed.update({name: time.monotonic() for name in unwanted})
+        if new or unwanted:
+            log("agent", f"{socket.gethostname()}: started {len(new)} worker(s), ending "
+                f"{len(unwanted)}; {len(wanted)} wanted", sys.stdout)
+            self._write_records()
 
     def _supervise(self) -> None:
         next_record = time.monotonic() + RECORD_INTERVAL
+        next_targets = time.monotonic() + TARGETS_INTERVAL
         while not self.stop_requested.wait(0.05):
-            if all(worker.poll() is not None for worker in self.workers):
-                codes = [worker.returncode for worker in self.workers]
+            if self._node_done():
+                codes = {name: worker.returncode for name, worker in self.workers.items()}
                 print(f"daskhpc agent: all workers ended (exit codes {codes})", flush=True)
                 return
-            if time.monotonic() >= next_record:
+            now = time.monotonic()
+            if now >= next_targets:
+                self._follow_targets()
+                self._end_dismissed(now)
+                self._clean_ended()
+                next_targets = now + TARGETS_INTERVAL
+            if now >= next_record:
                 self._record_descendants()
-                next_record = time.monotonic() + RECORD_INTERVAL
+                next_record = now + RECORD_INTERVAL
+
+    def _node_done(self) -> bool:
+        """No worker runs and none will: one failed (or all were refused), or the job ends.
+
+        Workers retired by scaling end with 0 and leave the agent waiting for new targets.
+        """
+        if any(worker.poll() is None for worker in self.workers.values()):
+            return False
+        failed = any(worker.returncode != 0 and name not in self.dismissed
+                     for name, worker in self.workers.items())
+        end = self.spec.worker_end_time
+        return failed or (end is not None and time.time() >= end - END_TIME_SLACK)
+
+    def _end_dismissed(self, now: float) -> None:
+        """SIGTERM dismissed workers still running after RETIRE_GRACE, SIGKILL (with what they
+        started) after STOP_GRACE more."""
+        for name, since in self.dismissed.items():
+            worker = self.workers[name]
+            if worker.poll() is not None or now < since + RETIRE_GRACE:
+                continue
+            if now < since + RETIRE_GRACE + STOP_GRACE:
+                if name not in self.terminated:
+                    send_signal([worker.pid], signal.SIGTERM)
+                    self.terminated.add(name)
+            else:
+                send_signal([*descendants(worker.pid), worker.pid], signal.SIGKILL)
+
+    def _clean_ended(self) -> None:
+        for name, worker in self.workers.items():
+            if name not in self.cleaned and worker.poll() is not None:
+                shutil.rmtree(self.scratch / name, ignore_errors=True)
+                self.cleaned.add(name)
 
     def _end_all(self) -> None:
         """SIGTERM our workers, SIGKILL whatever is left under us after a grace period, and
@@ -170,7 +239,7 @@ class Agent:
         in order. A forked worker process keeps the nanny's SIGTERM handler, which does nothing
         without the nanny's event loop, so signalling it directly would just cost the grace time.
         """
-        send_signal([worker.pid for worker in self.workers if worker.poll() is None],
+        send_signal([worker.pid for worker in self.workers.values() if worker.poll() is None],
                     signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
         while self._reap_children():
@@ -195,11 +264,15 @@ class Agent:
             self.records[pid] = item
 
     def _record_descendants(self) -> None:
-        known = len(self.records)
+        """Add new descendants and drop the processes that ended: the record stays exact."""
+        before = set(self.records)
         for pid in descendants(os.getpid()):
             if pid not in self.records:
                 self._remember(pid, "worker-process")
-        if len(self.records) != known:
+        me = os.getpid()
+        self.records = {pid: item for pid, item in self.records.items()
+                        if pid == me or item.alive()}
+        if set(self.records) != before:
             self._write_records()
 
     def _write_records(self, finished: bool = False) -> None:

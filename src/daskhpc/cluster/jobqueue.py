@@ -14,9 +14,11 @@ import importlib
 import json
 import shlex
 import shutil
+import signal
 import subprocess
+import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from daskhpc.cluster.spec import ClusterSpec, write_private
 from daskhpc.errors import DaskhpcError
@@ -65,6 +67,22 @@ def _job_class(system: str) -> Any:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+def preload(environ: Mapping[str, str]) -> None:
+    """Import dask-jobqueue now, from the main thread, keeping this process's SIGINT handler.
+
+    Importing it sets a SIGINT handler (dask_jobqueue.runner), which Python allows only in the
+    main thread, and which would replace a Jupyter kernel's; an HPCCluster submits its jobs from
+    a worker thread, so it imports them here first (from its caller, the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        _job_class(batch_system(environ))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _job_size(spec: ClusterSpec, system: str) -> dict[str, Any]:
     """Per job: the site's dask-jobqueue settings, else what one node of this cluster has."""
     import dask
@@ -80,8 +98,28 @@ def _job_size(spec: ClusterSpec, system: str) -> dict[str, Any]:
     return size
 
 
-def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str]) -> list[str]:
-    """Submit `count` worker jobs for this cluster; returns their job ids (recorded for stop)."""
+def _one_worker(spec: ClusterSpec, system: str) -> dict[str, Any]:
+    """A job of one worker (HPCCluster.scale past the allocation): the site's cores and memory
+    per job, else those of one of this cluster's workers."""
+    import dask
+    from dask.utils import format_bytes
+
+    node = spec.nodes[0]
+    size: dict[str, Any] = {"processes": 1}
+    if dask.config.get(f"jobqueue.{system}.cores", None) is None:
+        size["cores"] = node.threads_per_worker
+    if dask.config.get(f"jobqueue.{system}.memory", None) is None:
+        size["memory"] = format_bytes(max(node.memory_limit, 2**30))
+    return size
+
+
+def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str],
+                one_worker: bool = False) -> list[str]:
+    """Submit `count` worker jobs for this cluster; returns their job ids (recorded for stop).
+
+    `one_worker`: each job runs one worker, named as its job is in the record, so that scaling
+    can retire the worker and cancel its job together.
+    """
     import asyncio  # here, not at the top: every start imports this module, few use --jobs
 
     system = batch_system(environ)
@@ -94,6 +132,8 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str]) -> li
     log_directory = Path(spec.cluster_dir) / "logs" / "jobs"
     log_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     job_ids: list[str] = []
+    names: dict[str, str] = {}
+    first = recorded(Path(spec.cluster_dir)).get("next_index", 0)
 
     async def submit(index: int) -> str:
         job = job_class(
@@ -109,13 +149,15 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str]) -> li
             # node-local scratch, expanded on the worker's node
             local_directory=spec.local_directory or "${TMPDIR:-/tmp}",
             log_directory=str(log_directory),
-            **_job_size(spec, system),
+            **(_one_worker(spec, system) if one_worker else _job_size(spec, system)),
         )
         await job.start()
+        if one_worker:
+            names[str(job.job_id)] = job.name
         return str(job.job_id)
 
     try:
-        for index in range(count):
+        for index in range(first, first + count):
             job_ids.append(asyncio.run(submit(index)))
     except (RuntimeError, ValueError, OSError) as error:
         cancel(job_ids, system)
@@ -123,14 +165,39 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str]) -> li
                            f"({str(error).strip().splitlines()[-1]}); the cluster still "
                            "runs without them") from None
     finally:
-        _record(spec, system, job_ids)
+        _record(spec, system, job_ids, names, first + len(job_ids))
     return job_ids
 
 
-def _record(spec: ClusterSpec, system: str, job_ids: list[str]) -> None:
+def recorded(cluster_dir: Path) -> dict[str, Any]:
+    """jobs.json: the system, the job ids, worker name by job id for one-worker jobs, and the
+    number in the next job's name."""
+    try:
+        data: dict[str, Any] = json.loads((cluster_dir / JOBS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data
+
+
+def _record(spec: ClusterSpec, system: str, job_ids: list[str], names: dict[str, str],
+            next_index: int) -> None:
     if job_ids:
-        write_private(Path(spec.cluster_dir) / JOBS_FILE,
-                      json.dumps({"system": system, "jobs": job_ids}))
+        old = recorded(Path(spec.cluster_dir))
+        write_private(Path(spec.cluster_dir) / JOBS_FILE, json.dumps({
+            "system": system, "jobs": [*old.get("jobs", []), *job_ids],
+            "names": {**old.get("names", {}), **names}, "next_index": next_index}))
+
+
+def cancel_named(cluster_dir: Path, worker_names: Iterable[str]) -> None:
+    """Cancel the one-worker jobs of these workers and drop them from the record."""
+    data = recorded(cluster_dir)
+    gone = set(worker_names)
+    ids = [job for job, name in data.get("names", {}).items() if name in gone]
+    if ids:
+        cancel(ids, data["system"])
+        data["jobs"] = [job for job in data["jobs"] if job not in ids]
+        data["names"] = {job: name for job, name in data["names"].items() if job not in ids}
+        write_private(cluster_dir / JOBS_FILE, json.dumps(data))
 
 
 def cancel(job_ids: list[str], system: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,10 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?(?:e\d+)?)\s*([a-z]*)\s*$")
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
           "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
           "tib": 2**40}
+
+
+# The dashboard's path starts with a random segment (see ClusterSpec.dashboard_secret).
+DASHBOARD_SECRET_BYTES = 18
 
 
 def default_workers(cores: int) -> int:
@@ -124,6 +129,7 @@ def build_spec(options: StartOptions, allocation: Allocation, launcher: str,
         scheduler_host=host,
         scheduler_port=scheduler_port,
         dashboard_port=dashboard_port,
+        dashboard_secret=secrets.token_urlsafe(DASHBOARD_SECRET_BYTES),
         scheduler_file=str(scheduler_file(options.scheduler_file)),
         nodes=nodes,
         python=sys.executable,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -53,14 +53,29 @@ class ClusterSpec:
     tls_dir: Optional[str] = None
     worker_start_method: str = "fork"  # distributed.worker.multiprocessing-method for nannies
     extra: dict[str, Any] = field(default_factory=dict)  # launcher-specific settings
+    # The first segment of every path the scheduler's HTTP server answers: known only through
+    # the printed link and the 0600 scheduler file, so another user on the node who finds the
+    # port gets 404s (daskhpc.cluster.dashboard). Empty: none (specs from older versions).
+    dashboard_secret: str = ""
 
     @property
     def scheduler_address(self) -> str:
         return f"{self.protocol}://{self.scheduler_host}:{self.scheduler_port}"
 
     @property
+    def dashboard_prefix(self) -> str:
+        """The path the dashboard lives under ("/<secret>")."""
+        return f"/{self.dashboard_secret}" if self.dashboard_secret else ""
+
+    @property
+    def dashboard_port_and_path(self) -> str:
+        """What the scheduler reports as its dashboard "port": the port and the secret path,
+        so the links distributed formats from a `{port}` template lead to the dashboard."""
+        return f"{self.dashboard_port}{self.dashboard_prefix}"
+
+    @property
     def dashboard_address(self) -> str:
-        return f"http://{self.scheduler_host}:{self.dashboard_port}/status"
+        return f"http://{self.scheduler_host}:{self.dashboard_port_and_path}/status"
 
     def proxied_dashboard(self, environ: Mapping[str, str]) -> Optional[str]:
         """The dashboard through the user's JupyterHub server, where there is one."""
@@ -68,7 +83,7 @@ class ClusterSpec:
         if not prefix:
             return None
         template = jupyterhub_dashboard_link(prefix)
-        return template.format(host=self.scheduler_host, port=self.dashboard_port)
+        return template.format(host=self.scheduler_host, port=self.dashboard_port_and_path)
 
     @property
     def total_workers(self) -> int:
@@ -91,7 +106,9 @@ class ClusterSpec:
     def from_json(cls, text: str) -> ClusterSpec:
         data = json.loads(text)
         data["nodes"] = tuple(NodeSpec(**node) for node in data["nodes"])
-        return cls(**data)
+        # A Jupyter server started before an upgrade reads specs of clusters started after it.
+        known = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
     def write(self) -> Path:
         """Write spec.json into the cluster directory (0600, atomic)."""

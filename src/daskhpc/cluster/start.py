@@ -8,6 +8,7 @@ sees its stdin close and tears everything down; when interrupted, we wait for th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,9 +16,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from daskhpc.cluster import jobqueue, plan
 from daskhpc.cluster.allocation import detect
@@ -46,6 +49,18 @@ TEARDOWN_WAIT = 60.0  # seconds to wait for the supervisor's teardown after a fa
 
 
 def run(options: StartOptions) -> int:
+    spec, why = prepare(options)
+    print(starting_line(spec, why), file=sys.stderr)
+    with doctor_hint(options):
+        code = Starter(spec).run()
+    if code == 0 and options.jobs:
+        submit_jobs(spec, options.jobs, print)
+    return code
+
+
+def prepare(options: StartOptions) -> tuple[ClusterSpec, str]:
+    """Check everything and write the cluster's spec; nothing runs yet. Bad input raises here,
+    leaving nothing behind. Returns the spec and why its launcher was chosen."""
     allocation = with_job_end(detect(os.environ, options.hostfile, options.hosts), os.environ)
     launcher, why = choose(options.launcher, allocation, os.environ)
     jobqueue.check(options.jobs, os.environ)
@@ -67,18 +82,28 @@ def run(options: StartOptions) -> int:
     except BaseException:
         shutil.rmtree(cluster_dir, ignore_errors=True)
         raise
-    print(f"starting cluster {cluster_id}: {spec.total_workers} workers on "
-          f"{len(spec.nodes)} node(s), launcher {launcher} ({why})", file=sys.stderr)
+    return spec, why
+
+
+@contextlib.contextmanager
+def doctor_hint(options: StartOptions) -> Iterator[None]:
+    """A start that failed says how to find the cause."""
     try:
-        code = Starter(spec).run()
+        yield
     except DaskhpcError as error:
         raise DaskhpcError(f"{error}\nto find the cause: {doctor_command(options)}",
                            error.exit_code) from None
-    if code == 0 and options.jobs:
-        job_ids = jobqueue.submit_jobs(spec, options.jobs, os.environ)
-        print(f"submitted {len(job_ids)} worker job(s) that join this cluster: "
-              f"{' '.join(job_ids)} (stop-dask-cluster cancels them)")
-    return code
+
+
+def starting_line(spec: ClusterSpec, why: str) -> str:
+    return (f"starting cluster {spec.cluster_id}: {spec.total_workers} workers on "
+            f"{len(spec.nodes)} node(s), launcher {spec.launcher} ({why})")
+
+
+def submit_jobs(spec: ClusterSpec, count: int, say: Callable[[str], None]) -> None:
+    job_ids = jobqueue.submit_jobs(spec, count, os.environ)
+    say(f"submitted {len(job_ids)} worker job(s) that join this cluster: "
+        f"{' '.join(job_ids)} (stop-dask-cluster cancels them)")
 
 
 def make_tls(cluster_dir: Path) -> Path:
@@ -150,33 +175,55 @@ def _interrupt(signum: int, frame: Optional[FrameType]) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
-class Starter:
-    """Runs the supervisor and relays what it says until the cluster is ready (or fails)."""
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
-    def __init__(self, spec: ClusterSpec) -> None:
+
+class Starter:
+    """Runs the supervisor and relays what it says until the cluster is ready (or fails).
+
+    `note` gets progress, `warn` what the user must see (failed nodes, a shortfall); both
+    print to stderr for the command, an HPCCluster keeps progress in its log instead.
+    """
+
+    def __init__(self, spec: ClusterSpec, note: Callable[[str], None] = _to_stderr,
+                 warn: Callable[[str], None] = _to_stderr) -> None:
         self.spec = spec
         self.state = ClusterState(Path(spec.cluster_dir))
         self.log = Path(spec.cluster_dir) / "logs" / "supervisor.log"
+        self.note = note
+        self.warn = warn
 
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(signum, _interrupt)
-        supervisor = self._spawn()
         try:
-            ready = self._relay(supervisor)
+            supervisor, ready = self.launch()
         except (Interrupted, KeyboardInterrupt):
             print("\ninterrupted: stopping the cluster", file=sys.stderr)
-            self._abandon(supervisor)
             return 130
-        except BaseException:
-            self._abandon(supervisor)
-            raise
-        self._activate()
         assert supervisor.stdin is not None
         supervisor.stdin.write(b"ok\n")
         supervisor.stdin.close()
         self._report(ready)
         return 0
+
+    def launch(self) -> tuple[DetachedChild, dict[str, Any]]:
+        """Start the supervisor and wait until every worker is connected; on a failure or an
+        interruption the cluster is torn down before this raises. The caller answers the
+        supervisor ("ok" or "hold") on its stdin."""
+        supervisor = self._spawn()
+        try:
+            ready = self._relay(supervisor)
+        except BaseException:
+            self._abandon(supervisor)
+            raise
+        self._activate()
+        if ready["missing"]:
+            self.warn(f"warning: continuing with {ready['connected']} of "
+                      f"{self.spec.total_workers} workers (--min-workers "
+                      f"{self.spec.min_workers}); short: {', '.join(ready['missing'])}")
+        return supervisor, ready
 
     def _spawn(self) -> DetachedChild:
         spec = self.spec
@@ -193,11 +240,10 @@ class Starter:
             message = json.loads(raw)
             event = message["event"]
             if event == "progress":
-                print(f"workers connected: {message['connected']}/{expected}", file=sys.stderr)
+                self.note(f"workers connected: {message['connected']}/{expected}")
             elif event == "node-failed":
                 tail = "\n    ".join(message["log"].splitlines()) or "(log is empty)"
-                print(f"node {message['host']} failed; end of its log:\n    {tail}",
-                      file=sys.stderr)
+                self.warn(f"node {message['host']} failed; end of its log:\n    {tail}")
             elif event == "ready":
                 return dict(message)
             elif event == "error":
@@ -215,7 +261,8 @@ class Starter:
         self._wait_for_teardown(supervisor)
 
     def _wait_for_teardown(self, supervisor: DetachedChild) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second ^C must not leave orphans
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second ^C must not leave orphans
         try:
             supervisor.wait(timeout=TEARDOWN_WAIT)
         except subprocess.TimeoutExpired:
@@ -239,10 +286,6 @@ class Starter:
 
     def _report(self, ready: dict[str, Any]) -> None:
         spec = self.spec
-        if ready["missing"]:
-            print(f"warning: continuing with {ready['connected']} of {spec.total_workers} "
-                  f"workers (--min-workers {spec.min_workers}); short: "
-                  f"{', '.join(ready['missing'])}", file=sys.stderr)
         lines = [
             f"Dask cluster {spec.cluster_id} is running: {ready['connected']} workers on "
             f"{len(spec.nodes)} node(s)",
@@ -260,3 +303,52 @@ class Starter:
             f"Stop it with: stop-dask-cluster {spec.cluster_id}",
         ]
         print("\n".join(lines), flush=True)
+
+
+class Holder:
+    """An HPCCluster's end of the supervisor's stdin: the cluster lives while it is open."""
+
+    def __init__(self, supervisor: DetachedChild) -> None:
+        self.supervisor = supervisor
+
+    def release(self) -> None:
+        """Close the pipe (a held cluster then stops itself) and collect the supervisor once
+        it has ended (it is this process's child)."""
+        if self.supervisor.stdin is not None and not self.supervisor.stdin.closed:
+            self.supervisor.stdin.close()
+        threading.Thread(target=self.supervisor.wait, daemon=True).start()
+
+
+def start_held(options: StartOptions, note: Callable[[str], None],
+               warn: Callable[[str], None], hold: bool) -> tuple[ClusterState, Optional[Holder]]:
+    """What start-dask-cluster does, for an HPCCluster: returns once every worker is connected.
+
+    With `hold` the supervisor is told "hold" and its stdin stays open in the returned Holder:
+    the cluster stops when that is released or this process ends. Without, "ok", as the
+    command says: the cluster runs until stopped.
+    """
+    spec, why = prepare(options)
+    note(starting_line(spec, why))
+    with doctor_hint(options):
+        supervisor, ready = Starter(spec, note, warn).launch()
+    assert supervisor.stdin is not None and supervisor.stdout is not None
+    supervisor.stdout.close()  # it says nothing more once answered
+    supervisor.stdin.write(b"hold\n" if hold else b"ok\n")
+    supervisor.stdin.flush()
+    holder = Holder(supervisor) if hold else None
+    if not hold:
+        supervisor.stdin.close()
+    note(f"Dask cluster {spec.cluster_id} is running: {ready['connected']} workers on "
+         f"{len(spec.nodes)} node(s)")
+    state = ClusterState(Path(spec.cluster_dir))
+    if options.jobs:
+        try:
+            submit_jobs(spec, options.jobs, note)
+        except BaseException:
+            if holder is not None:
+                from daskhpc.cluster.stop import stop_cluster
+
+                stop_cluster(state)
+                holder.release()
+            raise
+    return state, holder

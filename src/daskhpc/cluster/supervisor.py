@@ -8,6 +8,11 @@ progress and readiness to the start command as JSON lines on stdout, and waits f
 stdin. If the start command goes away before that (EOF), or on SIGTERM/SIGINT/SIGHUP later, it
 shuts down in order: close the scheduler (workers leave), ask every node session to stop, wait
 until each node agent has verified its processes are gone, remove the scheduler file.
+
+"hold" instead of "ok" (an HPCCluster in a kernel) binds the cluster to the process that started
+it: when that process ends, even killed, its end of the pipe closes and the cluster shuts down
+the same way, then does what stop-dask-cluster would (cancel worker jobs, check the nodes' records,
+mark the cluster stopped), since nobody is left to.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class Supervisor:
         self.failed: set[str] = set()
         self.stop = threading.Event()  # set from signal handlers and the stdin thread
         self.acknowledged = threading.Event()
+        self.held = False  # "hold": the cluster lives as long as the process that started it
+        self.creator_gone = False
         self._messages = sys.stdout
 
     # -- talking to the start command ---------------------------------------------------------
@@ -59,10 +66,15 @@ class Supervisor:
 
     def _read_start_command(self) -> None:
         for line in sys.stdin:
-            if line.strip() == "ok":
+            answer = line.strip()
+            if answer in ("ok", "hold"):
+                self.held = answer == "hold"
                 self.acknowledged.set()
-        if not self.acknowledged.is_set():
-            self.stop.set()  # the start command died (or was interrupted) before readiness
+        if self.held or not self.acknowledged.is_set():
+            # the start command died (or was interrupted) before readiness, or the process
+            # holding the cluster ended
+            self.creator_gone = self.held
+            self.stop.set()
 
     # -- life cycle -------------------------------------------------------------------------------
     def run(self) -> int:
@@ -75,6 +87,17 @@ class Supervisor:
         finally:
             self._end_sessions()
             log("every node session ended")
+            if self.creator_gone:
+                self._stopped_by_itself()
+
+    def _stopped_by_itself(self) -> None:
+        from daskhpc.cluster import jobqueue
+        from daskhpc.cluster.stop import forget, reap_leftovers
+
+        jobqueue.cancel_recorded(self.state.directory)
+        reaped = reap_leftovers(self.state)
+        forget(self.state)
+        log(f"the process holding the cluster ended: stopped ({reaped} leftover(s) ended)")
 
     async def _serve(self) -> int:
         # Imported only now, with the node sessions already starting.
@@ -95,15 +118,19 @@ class Supervisor:
                 protocol=self.spec.protocol,
                 dashboard=False,  # attached after readiness: daskhpc.cluster.dashboard
                 dashboard_address=f"{self.spec.scheduler_host}:{self.spec.dashboard_port}",
+                http_prefix=self.spec.dashboard_prefix or "/",
                 security=security,
             )
-        placeholder = dashboard.serve_starting_page(scheduler)
+        if self.spec.dashboard_prefix:
+            dashboard.guard(scheduler, self.spec.dashboard_prefix,
+                            self.spec.dashboard_port_and_path)
+        placeholder = dashboard.serve_starting_page(scheduler, self.spec.dashboard_prefix)
         try:
             await scheduler
             log(f"scheduler listening at {self.spec.scheduler_address}")
             code = await self._until_ready(scheduler)
             if code == 0:
-                dashboard.attach_later(scheduler, placeholder, log)
+                dashboard.attach_later(scheduler, placeholder, self.spec.dashboard_prefix, log)
                 await self._until_stopped(scheduler)
             return code
         finally:

@@ -36,16 +36,14 @@ def dask_config_text() -> str:
     return """\
 # Installed by daskhpc setup-dask.sh inside this environment; removed with it.
 labextension:
-  # The JupyterLab Dask tab's "New" button: a small cluster on the node the notebook runs on.
-  # Clusters across the allocation come from start-dask-cluster.
+  # The JupyterLab Dask tab's "New" button: daskhpc.HPCCluster, the cluster start-dask-cluster
+  # starts (TLS, every node of the job; this machine alone outside a job). It lives as long as
+  # the Jupyter server or until closed from the tab. kwargs take start-dask-cluster's options.
   factory:
-    module: dask.distributed
-    class: LocalCluster
+    module: daskhpc
+    class: HPCCluster
     args: []
-    kwargs:
-      n_workers: 2
-      threads_per_worker: 1
-      processes: true
+    kwargs: {}
   default:
     workers: null
     adapt: null

@@ -1,10 +1,11 @@
 """srun launcher: inside a Slurm job, one job step runs the node agent on every node.
 
 One task per node, `--overlap` so the step shares the CPUs the batch step or other steps hold
-(otherwise it waits forever for free cores), and stdin broadcast to every task so the "stop" line
-reaches every agent. When srun gets SIGTERM (the supervisor died: PR_SET_PDEATHSIG) it signals
-the tasks and Slurm ends the step; `scancel` or the walltime ends it the same way. Each task
-learns its node from SLURMD_NODENAME, the name the allocation lists it under.
+(otherwise it waits forever for free cores; a JupyterHub server's own step too), and stdin
+broadcast to every task so the "stop" line reaches every agent. When srun gets SIGTERM (the
+supervisor died: PR_SET_PDEATHSIG) it signals the tasks and Slurm ends the step; `scancel` or
+the walltime ends it the same way. Each task learns its node from SLURMD_NODENAME, the name the
+allocation lists it under.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class SrunLauncher(Launcher):
             f"--nodelist={','.join(hosts)}",
             "--cpu-bind=none",
             "--kill-on-bad-exit=0",  # one node failing must not take the others down
+            # Our whole environment (PATH above all): a job submitted with --export=<list>,
+            # as JupyterHub's batchspawner does, leaves SLURM_EXPORT_ENV=<list> behind, which
+            # srun would otherwise take as its own --export.
+            "--export=ALL",
         ]
 
     def launch(self) -> list[NodeSession]:
