@@ -295,7 +295,7 @@ class HPCCluster(Cluster):
         proxied = spec.proxied_dashboard(os.environ)
         if proxied and dask.config.get("distributed.dashboard.link") == DEFAULT_DASHBOARD_LINK:
             return proxied
-        return str(format_dashboard_link(spec.scheduler_host, spec.dashboard_port))
+        return str(format_dashboard_link(spec.scheduler_host, spec.dashboard_port_and_path))
 
     async def _get_logs(self, cluster: bool = True, scheduler: bool = True,
                         workers: Any = True) -> Logs:
