@@ -215,3 +215,24 @@ print(json.dumps(made.cluster_id))""")
         kernel.run("made.close()")
         assert user.status() == []
 
+
+
+def test_kernel_killed_with_its_cluster_open(python_user: PythonUser):
+    """Documented choice: a cluster made by HPCCluster() ends with the process that made it."""
+    user = python_user
+    with user.kernel() as kernel:
+        kernel.run(IMPORTS)
+        cluster_id = kernel.value(f"""
+cluster = HPCCluster(hostfile={str(user.hostfile)!r}, threads_per_worker=1)
+client = Client(cluster)
+print(json.dumps(cluster.cluster_id))""")
+        assert [info["id"] for info in user.status()] == [cluster_id]
+        killed = time.monotonic()
+        kernel.kill()
+        wait_for(lambda: user.processes() == {}, limit=60, what="no process on the nodes")
+        gone_after = time.monotonic() - killed
+        assert wait_for(lambda: user.status() == [], limit=30, what="status lists nothing")
+    assert not (user.home / "dask-scheduler.json").exists()
+    [cluster_dir] = user.cluster_dirs()
+    assert (cluster_dir / "stopped").exists()
+    print(f"cluster gone {gone_after:.1f} s after the kernel was killed")
