@@ -224,9 +224,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium driven by Playwright (its own browser download does not work here)."""
+    """Debian's chromium driven by Playwright (its own browser download does not work here).
+    Module-scoped: while Playwright's sync API runs, the main thread counts as inside an event
+    loop, and later tests' asyncio.run() would fail."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"the browser tests need {CHROMIUM} (apt-get install chromium)")
     try:
