@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterator, Optional
 
-from harness import PYTHON, REPO, SLURM_GROUP, Bed, process_cpu, wait_for_dashboard
+from harness import PYTHON, REPO, SLURM_GROUP, Bed, installed_home, process_cpu, wait_for_dashboard
 from testbed.nodes import Node
 
 DASK_MPI = str(REPO / ".venv" / "bin" / "dask-mpi")
@@ -110,8 +110,8 @@ def kind_of(cmdline: str) -> str:
         return program
     if "distributed.cli.dask_worker" in cmdline or "daskhpc.cluster.agent" in cmdline:
         return "workers"
-    if "-m daskhpc start" in cmdline:
-        return "supervisor"  # the start command's fork, which runs the scheduler
+    if "daskhpc.cluster." in cmdline and ".detach " in cmdline:
+        return "supervisor"  # a fresh interpreter started by the start command: the scheduler
     return "client" if program.startswith("python") else "other"
 
 
@@ -178,6 +178,7 @@ def hostfile(bed: Bed, home: Path) -> Path:
 
 # -- our start-dask-cluster ------------------------------------------------------------------
 def daskhpc(bed: Bed, place: Node, env: dict[str, str], *options: str) -> Measurement:
+    installed_home(Path(env["HOME"]))
     timing = Timing(bed, place)
     result = bed.run(place, [PYTHON, "-m", "daskhpc", "start", *WORKER_SIZE, *options], env)
     timing.ready()
@@ -238,6 +239,7 @@ def python_api(bed: Bed, place: Node, home: Path) -> Measurement:
     """`HPCCluster(...)` (the same cluster as ssh_launcher), timed from the call until it returns
     with every worker connected; stop = `close()` until no process is left."""
     log = home / "client.log"
+    installed_home(home)
     with open(log, "w") as errors:
         client = bed.popen(place, [PYTHON, "-c", HPCCLUSTER, str(hostfile(bed, home)),
                                    str(bed.count)], bed.env(home), stdin=subprocess.PIPE,

@@ -6,10 +6,11 @@ retry until the scheduler answers) and hands them over. The supervisor runs the 
 in-process (its dashboard is attached once the workers are connected: daskhpc.cluster.dashboard),
 reports progress and readiness to the start command (daskhpc.cluster.messages), and waits for
 its acknowledgement. If the start command goes away before that (EOF), or on
-SIGTERM/SIGINT/SIGHUP later, it shuts down in order: close the scheduler (workers leave), ask
-every node session to stop, wait until each node agent has verified its processes are gone,
-remove the scheduler file. A node whose session ends while the cluster runs (lost) has its
-workers removed from the scheduler at once and is named in status.json.
+SIGTERM/SIGINT/SIGHUP later, it shuts down: ask every node session to stop at once (each agent
+kills its workers: the cluster is discarded), wait until each node agent has verified its
+processes are gone, remove the scheduler file, and exit without closing the scheduler. A node
+whose session ends while the cluster runs (lost) has its workers removed from the scheduler at
+once and is named in status.json.
 
 "hold" instead of the acknowledgement (an HPCCluster in a kernel) binds the cluster to the
 process that started it: when that process ends, even killed, its end of the pipe closes and the
@@ -23,7 +24,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -87,7 +87,9 @@ class Supervisor:
         threading.Thread(target=self._read_start_command, daemon=True).start()
         log(f"{len(self.sessions)} node session(s) launched with {self.spec.launcher}")
         try:
-            return asyncio.run(self._serve())
+            # Not asyncio.run(): its teardown (cancelling the scheduler's tasks) is work for
+            # nothing, as the process ends with os._exit (daskhpc.cluster.detach).
+            return asyncio.new_event_loop().run_until_complete(self._serve())
         finally:
             self._end_sessions()
             log("every node session ended")
@@ -139,11 +141,10 @@ class Supervisor:
             return code
         finally:
             log("shutting down")
-            # Workers end first, through their agents, while the scheduler still answers: a
-            # nanny told to stop while its worker is already closing for "scheduler-close"
-            # waits for a reply that never comes, and the agent has to kill it.
-            await asyncio.get_running_loop().run_in_executor(None, self._end_sessions)
-            await scheduler.close(reason="daskhpc cluster shutdown")
+            # The agents kill their workers; meanwhile the event loop stays blocked, so the
+            # scheduler spends nothing on the workers it loses. It is not closed: the cluster is
+            # discarded, and its connections end with the process (os._exit).
+            self._end_sessions()
             remove_scheduler_file(self.spec)
 
     async def _until_ready(self, scheduler: Any) -> int:
@@ -276,17 +277,22 @@ class Supervisor:
 
 
     def _end_sessions(self) -> None:
+        """Ask every session to stop at once, then wait for all of them (stop-dask-cluster waits
+        on this): SIGTERM after SESSION_STOP_TIMEOUT, SIGKILL 5 s later."""
         for session in self.sessions:
             session.request_stop()
-        deadline = time.monotonic() + SESSION_STOP_TIMEOUT
+        for timeout, end in ((SESSION_STOP_TIMEOUT, NodeSession.kill), (5.0, _kill_process)):
+            deadline = time.monotonic() + timeout
+            while self._running_sessions() and time.monotonic() < deadline:
+                time.sleep(0.01)  # polling every session: no order to wait in
+            for session in self._running_sessions():
+                end(session)
         for session in self.sessions:
-            try:
-                session.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                session.kill()
-        for session in self.sessions:
-            try:
-                session.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                session.process.kill()
-                session.process.wait()
+            session.process.wait()
+
+    def _running_sessions(self) -> list[NodeSession]:
+        return [session for session in self.sessions if session.process.poll() is None]
+
+
+def _kill_process(session: NodeSession) -> None:
+    session.process.kill()
