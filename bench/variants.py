@@ -108,7 +108,7 @@ def kind_of(cmdline: str) -> str:
     program = Path(cmdline.split(" ", 1)[0]).name
     if program in ("ssh", "mpirun", "srun", "salloc", "orted", "prted", "sleep"):
         return program
-    if "distributed.cli.dask_worker" in cmdline or "daskhpc.cluster.agent" in cmdline:
+    if "distributed.cli.dask_worker" in cmdline or "daskhpc.cluster.node.agent" in cmdline:
         return "workers"
     if "daskhpc.cluster." in cmdline and ".detach " in cmdline:
         return "supervisor"  # a fresh interpreter started by the start command: the scheduler
