@@ -246,12 +246,12 @@ _PLACEHOLDER: list[Path] = []  # made once per bench process, copied into every 
 
 def installed_home(home: Path) -> Path:
     """`home` as setup-dask.sh leaves a user's: with the placeholder client certificates that
-    the current-tls link points to when no cluster runs (daskhpc.cluster.current_tls). Without
+    the current-tls link points to when no cluster runs (daskhpc.cluster.tls.current). Without
     them the first stop-dask-cluster makes them: 0.1 CPU s no user with an install pays."""
     relative = Path(".local", "state", "daskhpc", "no-cluster-tls")
     if not _PLACEHOLDER:
         made = Path(tempfile.mkdtemp(prefix="daskhpc-bench-home-"))
-        subprocess.run([PYTHON, "-c", "from daskhpc.cluster.current_tls import ensure_current; "
+        subprocess.run([PYTHON, "-c", "from daskhpc.cluster.tls.current import ensure_current; "
                         "ensure_current()"], check=True,
                        env={"HOME": str(made), "PATH": "/usr/bin:/bin",
                             "PYTHONPATH": str(REPO / "src")})

@@ -88,7 +88,7 @@ class Supervisor:
         log(f"{len(self.sessions)} node session(s) launched with {self.spec.launcher}")
         try:
             # Not asyncio.run(): its teardown (cancelling the scheduler's tasks) is work for
-            # nothing, as the process ends with os._exit (daskhpc.cluster.detach).
+            # nothing, as the process ends with os._exit (daskhpc.cluster.head.detach).
             return asyncio.new_event_loop().run_until_complete(self._serve())
         finally:
             self._end_sessions()
