@@ -96,9 +96,13 @@ def create_command(runner: str, repo: Path, build: Path, source: Path, channels:
     return argv
 
 
-# `python -c`, not the file as a script: its folder on sys.path would shadow py-rattler.
-_RUN_MAIN = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-             "from daskhpc.install.backends.rattler import main; sys.exit(main(sys.argv[1:]))")
+# `python -c`, not the file as a script: its folder on sys.path would shadow py-rattler. It ends
+# with os._exit once its output is flushed: py-rattler's runtime threads can abort the
+# interpreter's shutdown (seen here once: "Fatal Python error: PyGILState_Release",
+# exit -6, after the error line), which would hide the error and fail a finished build.
+_RUN_MAIN = ("import os, sys; sys.path.insert(0, sys.argv.pop(1)); "
+             "from daskhpc.install.backends.rattler import main; code = main(sys.argv[1:]); "
+             "sys.stdout.flush(); sys.stderr.flush(); os._exit(code)")
 
 
 @dataclass(frozen=True)
