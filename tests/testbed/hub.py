@@ -75,7 +75,9 @@ c.Spawner.http_timeout = 180
 c.Spawner.environment = {{"SLURM_CONF": SETTINGS["slurm_conf"]}}
 c.SlurmSpawner.req_options = "--nodes=2"
 # The server is one task on the job's first node; the rest of the job is the user's.
-c.SlurmSpawner.req_srun = "srun --nodes=1 --ntasks=1"
+# --export=ALL: the job's `--export=<keepvars>` leaves SLURM_EXPORT_ENV set, and srun would
+# otherwise drop what the prologue set up (module load: PATH, JUPYTER_PATH for the kernel).
+c.SlurmSpawner.req_srun = "srun --nodes=1 --ntasks=1 --export=ALL"
 c.SlurmSpawner.startup_poll_interval = 0.3
 # squeue reports the batch host by name (nodeN); the hub reaches it by address.
 c.SlurmSpawner.state_exechost_re = r"\\s+node(\\d+)$"
@@ -84,7 +86,8 @@ c.SlurmSpawner.state_exechost_exp = SETTINGS["node_address_prefix"] + r"\\1"
 
 def per_user(spawner):
     user = json.loads(Path(SETTINGS["users_file"]).read_text())[spawner.user.name]
-    spawner.cmd = [user["env"] + "/bin/jupyterhub-singleuser"]
+    # The server is started again if it dies while the job lives (daskhpc.singleuser).
+    spawner.cmd = [user["env"] + "/bin/daskhpc-singleuser"]
     spawner.batchspawner_singleuser_cmd = user["env"] + "/bin/batchspawner-singleuser"
     spawner.req_prologue = user["prologue"]
 
