@@ -108,7 +108,7 @@ def kind_of(cmdline: str) -> str:
     program = Path(cmdline.split(" ", 1)[0]).name
     if program in ("ssh", "mpirun", "srun", "salloc", "orted", "prted", "sleep"):
         return program
-    if "distributed.cli.dask_worker" in cmdline or "daskhpc.cluster.agent" in cmdline:
+    if "distributed.cli.dask_worker" in cmdline or "daskhpc.cluster.node.agent" in cmdline:
         return "workers"
     if "-m daskhpc start" in cmdline:
         return "supervisor"  # the start command's fork, which runs the scheduler

@@ -20,9 +20,9 @@ from daskhpc.install.backends import backend_choices
 COMMAND_MODULES = {
     "setup": "daskhpc.install.setup_command",
     "remove": "daskhpc.install.remove_command",
-    "start": "daskhpc.cluster.start",
-    "stop": "daskhpc.cluster.stop",
-    "status": "daskhpc.cluster.status",
+    "start": "daskhpc.cluster.commands.start",
+    "stop": "daskhpc.cluster.commands.stop",
+    "status": "daskhpc.cluster.commands.status",
     "doctor": "daskhpc.doctor.command",
 }
 

@@ -17,7 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
 
-# Layout of a cluster's TLS directory, written by daskhpc.cluster.security (which imports these).
+# Layout of a cluster's TLS directory, written by daskhpc.cluster.tls.material (which imports
+# these).
 CA_FILE = "ca.pem"
 # A --system install's placeholder certificates, inside the environment (sys.prefix).
 SHARED_PLACEHOLDER = ("share", "daskhpc", "no-cluster-tls")

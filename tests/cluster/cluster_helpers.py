@@ -25,7 +25,7 @@ from dask.distributed import Client
 info = json.loads(Path(sys.argv[1]).read_text())
 security = None
 if info["address"].startswith("tls://"):
-    from daskhpc.cluster.security import load_cluster_tls
+    from daskhpc.cluster.tls.material import load_cluster_tls
     security = load_cluster_tls(Path(sys.argv[2])).security("client")
 with Client(info["address"], security=security, timeout=30) as client:
     workers = client.scheduler_info(n_workers=-1)["workers"]
@@ -123,7 +123,7 @@ def wait_until_clean(bed: NodeBed, timeout: float = 60,
 
 def recorded_alive(cluster_dir: Path) -> list[str]:
     """Recorded processes of a cluster that still run (local clusters: same host)."""
-    from daskhpc.cluster.processes import read_records
+    from daskhpc.cluster.node.processes import read_records
 
     alive = []
     for path in (cluster_dir / "procs").glob("*.json"):

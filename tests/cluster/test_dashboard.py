@@ -14,7 +14,7 @@ import dask
 from cluster_helpers import User
 from distributed import Scheduler
 
-from daskhpc.cluster import dashboard
+from daskhpc.cluster.head import dashboard
 
 
 def get(url: str) -> tuple[int, str, dict[str, str]]:

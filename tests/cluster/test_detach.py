@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from daskhpc.cluster.detach import MODULE, spawn_supervisor
+from daskhpc.cluster.head.detach import MODULE, spawn_supervisor
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

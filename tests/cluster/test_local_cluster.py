@@ -94,7 +94,7 @@ def test_start_from_a_threaded_process_runs_a_fresh_supervisor(user: User):
     spec = user.latest_spec()
     supervisor = json.loads((Path(spec["cluster_dir"]) / "supervisor.json").read_text())["pid"]
     argv = Path(f"/proc/{supervisor}/cmdline").read_bytes().split(b"\0")
-    assert argv[1:3] == [b"-m", b"daskhpc.cluster.detach"], argv  # not a fork of the caller
+    assert argv[1:3] == [b"-m", b"daskhpc.cluster.head.detach"], argv  # not a fork of the caller
     assert os.getsid(supervisor) == supervisor  # its own session
     assert user.compute(spec)["sum"] == 5050
     assert user.dask("stop").returncode == 0

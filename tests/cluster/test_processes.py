@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from daskhpc.cluster.processes import read_records, reap, record, start_time, write_records
+from daskhpc.cluster.node.processes import read_records, reap, record, start_time, write_records
 
 # a parent that starts a child and then waits: a small tree like agent -> worker
 TREE = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"  # noqa: E501

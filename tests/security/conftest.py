@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from security_helpers import RunningCluster, stop_processes, wait_for_address
 
-from daskhpc.cluster.security import create_cluster_tls
+from daskhpc.cluster.tls.material import create_cluster_tls
 
 DASK = str(Path(sys.executable).with_name("dask"))
 

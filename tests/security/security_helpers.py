@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from testbed.nodes import Node
 
-from daskhpc.cluster.security import ClusterTLS
+from daskhpc.cluster.tls.material import ClusterTLS
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

@@ -17,7 +17,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from security_helpers import RunningCluster
 
 from daskhpc import client_config, paths
-from daskhpc.cluster import current_tls, security
+from daskhpc.cluster.tls import current as current_tls
+from daskhpc.cluster.tls import material as security
 from daskhpc.install.apply import make_shared_read_only
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -128,8 +129,8 @@ def test_pointer_location_agrees_with_paths(
 NOTEBOOK_SESSION = """
 from pathlib import Path
 from distributed import Client, LocalCluster
-from daskhpc.cluster.current_tls import clear_current, set_current
-from daskhpc.cluster.security import ClusterTLS
+from daskhpc.cluster.tls.current import clear_current, set_current
+from daskhpc.cluster.tls.material import ClusterTLS
 tls = ClusterTLS(Path({tls_dir!r}))
 set_current(tls)  # start-dask-cluster
 with Client(scheduler_file={scheduler_file!r}, timeout=30) as client:

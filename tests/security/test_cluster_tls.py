@@ -42,7 +42,7 @@ REFUSED_CLIENTS = """
 import json, sys, tempfile
 from pathlib import Path
 from distributed import Client
-from daskhpc.cluster.security import create_cluster_tls
+from daskhpc.cluster.tls.material import create_cluster_tls
 tls = create_cluster_tls(Path(tempfile.mkdtemp()) / "tls")
 attempts = {
     "foreign certificates": (sys.argv[1], tls.security()),

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from security_helpers import stop_processes
 
-from daskhpc.cluster.processes import record
+from daskhpc.cluster.node.processes import record
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
 from daskhpc.cluster.state import ClusterState
 from daskhpc.proxy_allowlist import allowed, cluster_hosts

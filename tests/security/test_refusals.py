@@ -12,7 +12,7 @@ from distributed import Client
 from distributed.comm import CommClosedError, connect
 from security_helpers import RunningCluster
 
-from daskhpc.cluster.security import create_cluster_tls
+from daskhpc.cluster.tls.material import create_cluster_tls
 
 # Refusals surface as connection errors once distributed stops retrying: keep that short.
 REFUSAL_TIMEOUT = "3s"

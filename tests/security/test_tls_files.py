@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from daskhpc import paths
-from daskhpc.cluster import current_tls
-from daskhpc.cluster.security import ClusterTLS, create_cluster_tls, load_cluster_tls
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
 from daskhpc.cluster.state import ClusterState
+from daskhpc.cluster.tls import current as current_tls
+from daskhpc.cluster.tls.material import ClusterTLS, create_cluster_tls, load_cluster_tls
 from daskhpc.errors import DaskhpcError
 
 

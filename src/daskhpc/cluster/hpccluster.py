@@ -33,14 +33,15 @@ from distributed.deploy.cluster import Cluster
 from distributed.utils import Log, Logs, format_dashboard_link
 
 from daskhpc import paths
-from daskhpc.cluster import scaling, targets
+from daskhpc.cluster import targets
+from daskhpc.cluster.head import scaling
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.cluster.state import ClusterState, scheduler_file_owner, select
 from daskhpc.errors import DaskhpcError
 from daskhpc.options import StartOptions
 
 if TYPE_CHECKING:
-    from daskhpc.cluster.start import Holder
+    from daskhpc.cluster.commands.start import Holder
 
 DEFAULT_DASHBOARD_LINK = "{scheme}://{host}:{port}/status"
 
@@ -109,7 +110,7 @@ class HPCCluster(Cluster):
         self._scale_lock: Optional[asyncio.Lock] = None
         if os.environ.get("DASKHPC_JOBQUEUE") or (options is not None and options.jobs) or (
                 state is not None and scaling.jobs_configured(state.spec)):
-            from daskhpc.cluster import jobqueue
+            from daskhpc.cluster.head import jobqueue
 
             jobqueue.preload(os.environ)  # worker jobs may be submitted, from another thread
         super().__init__(asynchronous=asynchronous, loop=loop,
@@ -142,7 +143,7 @@ class HPCCluster(Cluster):
             spec = self.spec
             self.name = spec.cluster_id
             if spec.tls_dir:
-                from daskhpc.cluster.security import load_cluster_tls
+                from daskhpc.cluster.tls.material import load_cluster_tls
 
                 self.security = load_cluster_tls(Path(spec.tls_dir)).security("client")
             arguments = self.security.get_connection_args("client") if self.security else {}
@@ -155,7 +156,7 @@ class HPCCluster(Cluster):
             raise
 
     def _launch(self) -> tuple[ClusterState, Optional[Holder]]:
-        from daskhpc.cluster.start import start_held
+        from daskhpc.cluster.commands.start import start_held
 
         assert self._options is not None
         return start_held(self._options, self._note, self._warn, hold=self.shutdown_on_close)
@@ -188,7 +189,7 @@ class HPCCluster(Cluster):
 
     def _stop_cluster(self) -> None:
         """What stop-dask-cluster does, then let go of the supervisor's pipe."""
-        from daskhpc.cluster.stop import stop_cluster
+        from daskhpc.cluster.commands.stop import stop_cluster
 
         assert self._state is not None
         if not self._state.stopped:

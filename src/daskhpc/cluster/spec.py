@@ -55,7 +55,7 @@ class ClusterSpec:
     worker_start_method: str = "fork"  # distributed.worker.multiprocessing-method for nannies
     # The first segment of every path the scheduler's HTTP server answers: known only through
     # the printed link and the 0600 scheduler file, so another user on the node who finds the
-    # port gets 404s (daskhpc.cluster.dashboard). Empty: none (specs from older versions).
+    # port gets 404s (daskhpc.cluster.head.dashboard). Empty: none (specs from older versions).
     dashboard_secret: str = ""
 
     @property
@@ -100,7 +100,7 @@ class ClusterSpec:
         return [names.node_worker(node.host, index) for index in range(node.workers)]
 
     def record_file(self, host: str) -> Path:
-        """Where a node's process records live (daskhpc.cluster.processes)."""
+        """Where a node's process records live (daskhpc.cluster.node.processes)."""
         return Path(self.cluster_dir) / "procs" / f"{host}.json"
 
     def to_json(self) -> str:

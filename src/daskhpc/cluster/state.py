@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from daskhpc import paths
-from daskhpc.cluster.processes import ProcessRecord, read_records
+from daskhpc.cluster.node.processes import ProcessRecord, read_records
 from daskhpc.cluster.spec import SPEC_FILE, ClusterSpec, read_spec
 from daskhpc.errors import DaskhpcError
 from daskhpc.files import write_private

@@ -1,6 +1,6 @@
 """Which workers each node runs: `<cluster_dir>/targets.json`, the channel for scaling.
 
-Whoever scales the cluster (daskhpc.cluster.scaling, from an HPCCluster) writes it; each node
+Whoever scales the cluster (daskhpc.cluster.head.scaling, from an HPCCluster) writes it; each node
 agent reads it about every quarter second over the shared filesystem, starts the workers named
 for its node that it has not started yet and ends those no longer named. A file rather than a
 message to the agents because every launcher (ssh, local, mpi, srun) gives its agents the

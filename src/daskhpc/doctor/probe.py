@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import daskhpc
-from daskhpc.cluster.agent import scratch_base
 from daskhpc.cluster.batch.hosts import cgroup_memory_limit
+from daskhpc.cluster.node.agent import scratch_base
 from daskhpc.doctor.mounts import existing_part, filesystem_of
 from daskhpc.doctor.paths import directory_problem
 

@@ -29,8 +29,8 @@ from daskhpc.manifest import EnvRecord, Manifest
 BUILD_MARKER = ".daskhpc-build.json"  # written last: its presence means the build is complete
 RETRY_HINT = "the previous install is unchanged; fix the cause and run setup-dask.sh again"
 
-ENSURE_CLIENT_TLS = "from daskhpc.cluster.current_tls import ensure_current; ensure_current()"
-MAKE_TLS_IN = ("import sys, pathlib; from daskhpc.cluster.security import create_cluster_tls; "
+ENSURE_CLIENT_TLS = "from daskhpc.cluster.tls.current import ensure_current; ensure_current()"
+MAKE_TLS_IN = ("import sys, pathlib; from daskhpc.cluster.tls.material import create_cluster_tls; "
                "create_cluster_tls(pathlib.Path(sys.argv[1]))")
 
 

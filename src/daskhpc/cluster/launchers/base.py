@@ -13,8 +13,8 @@ Rules every launcher keeps (the supervisor and stop rely on them):
 - `NodeSession.request_stop()` asks for an orderly end; the session's process exits once that
   node's processes are gone. `kill()` is the last resort.
 - Processes on nodes are recorded (host, boot id, pid, start time) in
-  `<cluster_dir>/procs/<host>.json` by the node agent (daskhpc.cluster.agent). A launcher that
-  does not use the agent must record its processes the same way (daskhpc.cluster.processes).
+  `<cluster_dir>/procs/<host>.json` by the node agent (daskhpc.cluster.node.agent). A launcher that
+  does not use the agent must record its processes the same way (daskhpc.cluster.node.processes).
 - `run_on_node(host, argv)` runs a short command on a node and returns its result; stop uses it
   to verify and reap. Nothing secret on command lines: secrets are files on the shared filesystem.
 
@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-from daskhpc.cluster.processes import die_with_parent
+from daskhpc.cluster.node.processes import die_with_parent
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
 
-AGENT_MODULE = "daskhpc.cluster.agent"
+AGENT_MODULE = "daskhpc.cluster.node.agent"
 
 
 @dataclass

@@ -24,8 +24,8 @@ import signal
 import subprocess
 from typing import Sequence
 
-from daskhpc.cluster.agent import STOP_GRACE
 from daskhpc.cluster.launchers.base import Launcher, NodeSession
+from daskhpc.cluster.node.agent import STOP_GRACE
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.errors import DaskhpcError
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from daskhpc.cluster import jobqueue, network, plan
+from daskhpc.cluster import network, plan
+from daskhpc.cluster.head import jobqueue
 from daskhpc.doctor.context import Context
 from daskhpc.doctor.findings import Finding, node_list, ok, problem
 from daskhpc.errors import DaskhpcError

@@ -24,7 +24,7 @@ def _exposed(directory: Path, mask: int) -> bool:
 def check(context: Context) -> list[Finding]:
     found = []
     if context.args.tls:
-        from daskhpc.cluster.security import create_cluster_tls
+        from daskhpc.cluster.tls.material import create_cluster_tls
 
         try:
             with tempfile.TemporaryDirectory(prefix="daskhpc-doctor-") as scratch:

@@ -3,8 +3,8 @@ a live cluster's means this start would be refused)."""
 
 from __future__ import annotations
 
+from daskhpc.cluster.commands.start import scheduler_file_in_use
 from daskhpc.cluster.plan import scheduler_file
-from daskhpc.cluster.start import scheduler_file_in_use
 from daskhpc.cluster.state import scheduler_file_field
 from daskhpc.doctor.context import Context
 from daskhpc.doctor.findings import Finding, ok, problem, warning

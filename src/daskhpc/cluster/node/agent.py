@@ -1,6 +1,7 @@
 """Node agent: starts one node's workers, records them, and makes sure they end.
 
-`python -m daskhpc.cluster.agent CLUSTER_DIR HOST` runs on each node (locally or under ssh -tt).
+`python -m daskhpc.cluster.node.agent CLUSTER_DIR HOST` runs on each node (locally or under
+ssh -tt).
 It is a child subreaper, so a worker process orphaned by its nanny becomes its child, and it exits
 only when every process under it is gone; then it marks the node's record file finished. It ends
 its workers on a "stop" line or EOF on stdin, SIGTERM, SIGHUP (its ssh session ended) or SIGINT;
@@ -33,7 +34,7 @@ from typing import Optional
 from daskhpc.cluster import targets
 from daskhpc.cluster.logs import log
 from daskhpc.cluster.network import route_source
-from daskhpc.cluster.processes import (
+from daskhpc.cluster.node.processes import (
     ProcessRecord,
     adopt_orphans,
     descendants,
@@ -92,7 +93,7 @@ def worker_argv(spec: ClusterSpec, node: NodeSpec, name: str, directory: Path) -
     if spec.worker_end_time is not None:
         argv += ["--lifetime", f"{max(1, int(spec.worker_end_time - time.time()))}s"]
     if spec.tls_dir:
-        from daskhpc.cluster.security import load_cluster_tls
+        from daskhpc.cluster.tls.material import load_cluster_tls
 
         argv += load_cluster_tls(Path(spec.tls_dir)).cli_args("worker")
     return argv

@@ -1,9 +1,9 @@
 """The supervisor: one detached process per cluster that owns all of it.
 
-start-dask-cluster starts it as a fresh interpreter in a new session (daskhpc.cluster.detach),
+start-dask-cluster starts it as a fresh interpreter in a new session (daskhpc.cluster.head.detach),
 which starts the node sessions FIRST (ssh handshakes overlap with importing distributed; workers
 retry until the scheduler answers) and hands them over. The supervisor runs the Scheduler
-in-process (its dashboard is attached once the workers are connected: daskhpc.cluster.dashboard),
+in-process (its dashboard is attached once the workers are connected: head/dashboard.py),
 reports progress and readiness to the start command (daskhpc.cluster.messages), and waits for
 its acknowledgement. If the start command goes away before that (EOF), or on
 SIGTERM/SIGINT/SIGHUP later, it shuts down in order: close the scheduler (workers leave), ask
@@ -95,8 +95,8 @@ class Supervisor:
                 self._stopped_by_itself()
 
     def _stopped_by_itself(self) -> None:
-        from daskhpc.cluster import jobqueue
-        from daskhpc.cluster.stop import forget, reap_leftovers
+        from daskhpc.cluster.head import jobqueue
+        from daskhpc.cluster.head.cleanup import forget, reap_leftovers
 
         jobqueue.cancel_recorded(self.state.directory)
         reaped = reap_leftovers(self.state)
@@ -108,11 +108,11 @@ class Supervisor:
         import dask
         from distributed import Scheduler
 
-        from daskhpc.cluster import dashboard
+        from daskhpc.cluster.head import dashboard
 
         security = None
         if self.spec.tls_dir:
-            from daskhpc.cluster.security import load_cluster_tls
+            from daskhpc.cluster.tls.material import load_cluster_tls
 
             security = load_cluster_tls(Path(self.spec.tls_dir)).security("scheduler")
         with dask.config.set({"distributed.scheduler.http.routes": dashboard.scheduler_routes()}):
@@ -120,7 +120,7 @@ class Supervisor:
                 host=self.spec.scheduler_host,
                 port=self.spec.scheduler_port,
                 protocol=self.spec.protocol,
-                dashboard=False,  # attached after readiness: daskhpc.cluster.dashboard
+                dashboard=False,  # attached after readiness: daskhpc.cluster.head.dashboard
                 dashboard_address=f"{self.spec.scheduler_host}:{self.spec.dashboard_port}",
                 http_prefix=self.spec.dashboard_prefix or "/",
                 security=security,

@@ -20,6 +20,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from daskhpc.cluster import batch
+from daskhpc.cluster.batch.base import BatchSystem
 from daskhpc.cluster.names import job_worker
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.errors import DaskhpcError
@@ -27,30 +29,20 @@ from daskhpc.files import write_private
 
 JOBS_FILE = "jobs.json"
 
-# batch system -> (dask-jobqueue Job class, its submit command)
-JOB_CLASSES = {
-    "slurm": ("dask_jobqueue.slurm:SLURMJob", "sbatch"),
-    "pbs": ("dask_jobqueue.pbs:PBSJob", "qsub"),
-    "sge": ("dask_jobqueue.sge:SGEJob", "qsub"),
-    "lsf": ("dask_jobqueue.lsf:LSFJob", "bsub"),
-}
-
-
-def batch_system(environ: Mapping[str, str]) -> str:
-    """DASKHPC_JOBQUEUE if set (site setting), else the batch system whose submit command exists
-    (PBS and SGE both have qsub: SGE is recognised by SGE_ROOT)."""
+def batch_system(environ: Mapping[str, str]) -> BatchSystem:
+    """DASKHPC_JOBQUEUE if set (site setting), else the first batch system whose submit command
+    is here (daskhpc.cluster.batch: each system says when it takes jobs)."""
     chosen = environ.get("DASKHPC_JOBQUEUE", "").strip().lower()
     if chosen:
-        if chosen not in JOB_CLASSES:
-            raise DaskhpcError(f"DASKHPC_JOBQUEUE={chosen!r} is not one of "
-                               f"{', '.join(JOB_CLASSES)}; fix or unset it")
-        return chosen
-    if shutil.which("sbatch"):
-        return "slurm"
-    if shutil.which("bsub"):
-        return "lsf"
-    if shutil.which("qsub"):
-        return "sge" if environ.get("SGE_ROOT") else "pbs"
+        system = batch.by_name(chosen)
+        if system is None:
+            names = ", ".join(known.name for known in batch.systems())
+            raise DaskhpcError(f"DASKHPC_JOBQUEUE={chosen!r} is not one of {names}; "
+                               "fix or unset it")
+        return system
+    for system in batch.systems():
+        if system.takes_jobs_here(environ, shutil.which):
+            return system
     raise DaskhpcError("--jobs needs a batch system (sbatch, qsub or bsub on PATH); "
                        "load its module or leave out --jobs")
 
@@ -59,13 +51,13 @@ def check(count: int, environ: Mapping[str, str]) -> None:
     """Fail before anything starts when --jobs cannot work here."""
     if count:
         system = batch_system(environ)
-        submit = JOB_CLASSES[system][1]
-        if shutil.which(submit) is None:
-            raise DaskhpcError(f"--jobs with {system} needs {submit} on PATH; load its module")
+        if shutil.which(system.submit_command) is None:
+            raise DaskhpcError(f"--jobs with {system.name} needs {system.submit_command} on "
+                               "PATH; load its module")
 
 
-def _job_class(system: str) -> Any:
-    module_name, class_name = JOB_CLASSES[system][0].split(":")
+def _job_class(system: BatchSystem) -> Any:
+    module_name, class_name = system.job_class.split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
@@ -124,11 +116,12 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str],
     """
     import asyncio  # here, not at the top: every start imports this module, few use --jobs
 
-    system = batch_system(environ)
-    job_class = _job_class(system)
+    chosen = batch_system(environ)
+    system = chosen.name  # the key of the site's jobqueue.<system>.* settings
+    job_class = _job_class(chosen)
     security = None
     if spec.tls_dir:
-        from daskhpc.cluster.security import load_cluster_tls
+        from daskhpc.cluster.tls.material import load_cluster_tls
 
         security = load_cluster_tls(Path(spec.tls_dir)).security("worker")
     log_directory = Path(spec.cluster_dir) / "logs" / "jobs"
@@ -204,8 +197,9 @@ def cancel_named(cluster_dir: Path, worker_names: Iterable[str]) -> None:
 
 def cancel(job_ids: list[str], system: str) -> None:
     """One cancel command (scancel, qdel, bkill) for all of them; jobs already gone are fine."""
-    if job_ids:
-        command = [*shlex.split(_job_class(system).cancel_command), *job_ids]
+    known = batch.by_name(system)
+    if job_ids and known is not None:
+        command = [*shlex.split(_job_class(known).cancel_command), *job_ids]
         subprocess.run(command, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
 
 

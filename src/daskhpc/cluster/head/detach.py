@@ -1,7 +1,7 @@
 """How the start command leaves the supervisor running on its own: a fresh interpreter.
 
 `spawn_supervisor()` (in the start command, or any process, threaded or not: a Jupyter kernel
-running the Python API) starts `python -m daskhpc.cluster.detach CLUSTER_DIR` with
+running the Python API) starts `python -m daskhpc.cluster.head.detach CLUSTER_DIR` with
 subprocess, which uses vfork/posix_spawn and runs no Python code between fork and exec, so it is
 safe where os.fork() is not (a fork copies other threads' locks in whatever state they were).
 The child gets its own session (a terminal's ^C or hang-up does not reach it) and works in /.
@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Optional
 
-MODULE = "daskhpc.cluster.detach"
+MODULE = "daskhpc.cluster.head.detach"
 
 
 def spawn_supervisor(python: str, pythonpath: str, cluster_dir: Path,
@@ -50,7 +50,7 @@ def main(argv: Optional[list[str]] = None) -> None:
 
         spec = read_spec(Path((sys.argv[1:] if argv is None else argv)[0]))
         sessions = get_launcher(spec.launcher, spec).launch()
-        from daskhpc.cluster.supervisor import Supervisor
+        from daskhpc.cluster.head.supervisor import Supervisor
 
         code = Supervisor(spec, sessions).run()
     except BaseException:

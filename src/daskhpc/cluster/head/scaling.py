@@ -5,7 +5,7 @@ workers to the nodes with the fewest, `scale(n)` down retires workers through th
 which moves their data to the others first, and then drops them from the targets (the node
 agents end whatever has not ended yet). Past the allocation, with worker jobs configured (the
 batch system named by DASKHPC_JOBQUEUE, or jobs submitted at start), each further worker is a
-batch job of one worker (daskhpc.cluster.jobqueue), retired first and cancelled when scaling
+batch job of one worker (daskhpc.cluster.head.jobqueue), retired first and cancelled when scaling
 down; without, scaling there is refused with one line saying what to configure.
 """
 
@@ -15,7 +15,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from daskhpc.cluster import jobqueue, targets
+from daskhpc.cluster import targets
+from daskhpc.cluster.head import jobqueue
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.cluster.targets import Targets
 from daskhpc.errors import DaskhpcError

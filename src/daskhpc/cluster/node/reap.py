@@ -1,4 +1,4 @@
-"""`python -m daskhpc.cluster.reap RECORDS_FILE`: end what is recorded and still runs here.
+"""`python -m daskhpc.cluster.node.reap RECORDS_FILE`: end what is recorded and still runs here.
 
 Run on a node by stop-dask-cluster (through the cluster's launcher) when that node's agent did
 not verify its own end. Prints one JSON line: how many recorded processes were still alive.
@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from daskhpc.cluster.processes import read_records, reap
+from daskhpc.cluster.node.processes import read_records, reap
 
 
 def main() -> int:

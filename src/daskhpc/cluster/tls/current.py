@@ -5,7 +5,7 @@ Following the link, a kernel opened before `start-dask-cluster`, or kept across 
 reaches the new cluster. Dask loads these files whenever a client connects, even on tcp:// (a
 LocalCluster), so the link must always resolve to valid files: the latest cluster's or, when
 none runs, a placeholder's that no cluster trusts. The certificates themselves are
-daskhpc.cluster.security's.
+daskhpc.cluster.tls.material's.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from daskhpc import paths
 from daskhpc.client_config import CA_FILE
-from daskhpc.cluster.security import ClusterTLS, create_cluster_tls, load_cluster_tls
 from daskhpc.cluster.state import running_clusters
+from daskhpc.cluster.tls.material import ClusterTLS, create_cluster_tls, load_cluster_tls
 from daskhpc.errors import DaskhpcError
 from daskhpc.files import swap_link
 

@@ -21,12 +21,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Optional, Sequence
 
-from daskhpc.cluster import jobqueue, messages, plan
+from daskhpc.cluster import messages, plan
 from daskhpc.cluster.batch import detect, with_job_end
-from daskhpc.cluster.detach import spawn_supervisor
+from daskhpc.cluster.head import jobqueue
+from daskhpc.cluster.head.cleanup import forget, reap_leftovers
+from daskhpc.cluster.head.detach import spawn_supervisor
 from daskhpc.cluster.launchers import choose, get_launcher
 from daskhpc.cluster.network import is_this_machine
-from daskhpc.cluster.processes import record
+from daskhpc.cluster.node.processes import record
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.cluster.state import (
     ClusterState,
@@ -37,7 +39,6 @@ from daskhpc.cluster.state import (
     scheduler_file_field,
     scheduler_file_owner,
 )
-from daskhpc.cluster.stop import forget, reap_leftovers
 from daskhpc.doctor.hint import command_line as doctor_command
 from daskhpc.doctor.paths import check_start_paths
 from daskhpc.errors import DaskhpcError
@@ -105,7 +106,7 @@ def submit_jobs(spec: ClusterSpec, count: int, say: Callable[[str], None]) -> No
 
 
 def make_tls(cluster_dir: Path) -> Path:
-    from daskhpc.cluster.security import create_cluster_tls
+    from daskhpc.cluster.tls.material import create_cluster_tls
 
     return create_cluster_tls(cluster_dir / "tls").directory
 
@@ -270,8 +271,8 @@ class Starter:
 
     def _activate(self) -> None:
         if self.spec.tls_dir:
-            from daskhpc.cluster.current_tls import set_current
-            from daskhpc.cluster.security import ClusterTLS
+            from daskhpc.cluster.tls.current import set_current
+            from daskhpc.cluster.tls.material import ClusterTLS
 
             set_current(ClusterTLS(Path(self.spec.tls_dir)))
 
@@ -337,7 +338,7 @@ def start_held(options: StartOptions, note: Callable[[str], None],
             submit_jobs(spec, options.jobs, note)
         except BaseException:
             if holder is not None:
-                from daskhpc.cluster.stop import stop_cluster
+                from daskhpc.cluster.commands.stop import stop_cluster
 
                 stop_cluster(state)
                 holder.release()

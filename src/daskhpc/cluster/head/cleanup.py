@@ -1,0 +1,61 @@
+"""After a cluster ends: reap what its records say still runs, then forget its files.
+
+Used by stop-dask-cluster, by the supervisor when it ends, and by start when a start fails.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from daskhpc.cluster.launchers import get_launcher
+from daskhpc.cluster.node.processes import reap
+from daskhpc.cluster.state import ClusterState, remove_scheduler_file
+from daskhpc.errors import DaskhpcError
+
+
+def lost_nodes(state: ClusterState) -> list[str]:
+    """Nodes the supervisor found unreachable (daskhpc.cluster.head.supervisor): not checked."""
+    lost: list[str] = (state.status() or {}).get("lost", [])
+    return lost
+
+
+def reap_leftovers(state: ClusterState) -> int:
+    """Reap every node whose agent did not verify its own end; return how many were alive."""
+    lost = lost_nodes(state)
+    pending = {host: records for host, (records, finished) in state.node_records().items()
+               if not finished and records and host not in lost}
+    if not pending:
+        return 0
+    here = socket.gethostname()
+    launcher = get_launcher(state.spec.launcher, state.spec)
+
+    def reap_node(host: str) -> int:
+        records = pending[host]
+        if all(item.host == here for item in records):
+            return len(reap(records))
+        record_file = state.spec.record_file(host)
+        argv = [state.spec.python, "-m", "daskhpc.cluster.node.reap", str(record_file)]
+        result = launcher.run_on_node(host, argv)
+        if result.returncode != 0:
+            raise DaskhpcError(
+                f"could not check {host} for leftover processes ({result.stderr.strip()}); "
+                f"its records are in {record_file}"
+            )
+        return len(json.loads(result.stdout.strip().splitlines()[-1])["reaped"])
+
+    with ThreadPoolExecutor(max_workers=min(32, len(pending))) as pool:
+        return sum(pool.map(reap_node, pending))
+
+
+def forget(state: ClusterState) -> None:
+    """The cluster is gone: its scheduler file and the client TLS pointer go with it."""
+    if state.spec.tls_dir:
+        from daskhpc.cluster.tls.current import clear_current
+        from daskhpc.cluster.tls.material import ClusterTLS
+
+        clear_current(ClusterTLS(Path(state.spec.tls_dir)))
+    remove_scheduler_file(state.spec)
+    state.mark_stopped()
