@@ -41,6 +41,11 @@ def describe(returncode: int) -> str:
     return f"exit code {returncode}"
 
 
+def exit_code(returncode: int) -> int:
+    """A child's return code as a shell reports it (128 + N when killed by signal N)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
 class Keeper:
     def __init__(self, command: Sequence[str]) -> None:
         self.command = list(command)
@@ -53,8 +58,15 @@ class Keeper:
             self.child.send_signal(signum)
 
     def run(self) -> int:
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, self._stop)
+        """Run the server until it ends for good; its exit code."""
+        previous = {signum: signal.signal(signum, self._stop) for signum in STOP_SIGNALS}
+        try:
+            return exit_code(self._keep_running())
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _keep_running(self) -> int:
         restarts: deque[float] = deque()
         while True:
             self.child = subprocess.Popen(self.command)
@@ -68,10 +80,10 @@ class Keeper:
             while restarts and now - restarts[0] > RESTART_WINDOW:
                 restarts.popleft()
             if len(restarts) >= RESTART_LIMIT:
-                print(f"daskhpc-singleuser: the Jupyter server ended ({describe(returncode)}), "
-                      f"the {RESTART_LIMIT + 1}th time within {RESTART_WINDOW:.0f} s; not "
-                      "starting it again (its log is above)", file=sys.stderr, flush=True)
-                return returncode if returncode > 0 else 1
+                print(f"daskhpc-singleuser: the Jupyter server ended ({describe(returncode)}) "
+                      f"{RESTART_LIMIT + 1} times within {RESTART_WINDOW:.0f} s; not starting "
+                      "it again (its log is above)", file=sys.stderr, flush=True)
+                return returncode
             restarts.append(now)
             print(f"daskhpc-singleuser: the Jupyter server ended ({describe(returncode)}); "
                   "starting it again on the same port", file=sys.stderr, flush=True)

@@ -157,7 +157,10 @@ def hub_site() -> Iterator[HubSite]:
                              module))
         hub = Hub(slurm, root / "hub")
         for person in people:
-            hub.add_user(person.name, person.env, person.prologue)
+            # As a site would write it for users' own installs: the job script expands $HOME.
+            env = (f"$HOME/{person.env.relative_to(person.unix.home)}"
+                   if person.env.is_relative_to(person.unix.home) else str(person.env))
+            hub.add_user(person.name, env, person.prologue)
         hub.start()
         yield HubSite(root, slurm, hub, *people)
     finally:

@@ -3,7 +3,8 @@
 The hub (this venv's `jupyterhub`, PAM login of real Unix users) and its configurable-http-proxy
 listen on the bed's gateway address, which the nodes reach; batchspawner's SlurmSpawner submits
 each user's server as a 2-node job (`sudo -u <user> sbatch`) whose first node runs
-`batchspawner-singleuser jupyterhub-singleuser` from the daskhpc environment as a job step.
+`batchspawner-singleuser daskhpc-singleuser` from the daskhpc environment as a job step (it
+keeps `jupyterhub-singleuser` running while the job lives).
 Which environment, and what the job script does before (e.g. `module load daskhpc`), is set per
 user in users.json, read at each spawn. Tests drive the hub's REST API with a service token and
 the user's server (terminals, kernels) through the proxy, as the browser would.
@@ -116,9 +117,10 @@ class Hub:
     def log(self) -> Path:
         return self.workdir / "hub.log"
 
-    def add_user(self, name: str, env: Path, prologue: str = "") -> None:
-        """How `name`'s server starts: from `env`, after `prologue` in the job script."""
-        self.users[name] = {"env": str(env), "prologue": prologue}
+    def add_user(self, name: str, env: str, prologue: str = "") -> None:
+        """How `name`'s server starts: from `env` (the job script expands it), after `prologue`
+        in the job script."""
+        self.users[name] = {"env": env, "prologue": prologue}
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "users.json").write_text(json.dumps(self.users))
 
