@@ -56,3 +56,16 @@ def swap_link(link: PathText, target: PathText, temporary: Optional[PathText] = 
         os.unlink(staged)
     os.symlink(os.fspath(target), staged)
     os.replace(staged, link)
+
+
+def make_shared_read_only(root: PathText) -> None:
+    """Everyone may read (and run) the tree at root, only its owner may write it (--system)."""
+    for folder, directories, files in os.walk(root):
+        for name in [*directories, *files]:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                continue
+            mode = os.stat(path).st_mode & 0o7777
+            executable = os.path.isdir(path) or mode & 0o100
+            os.chmod(path, (mode | 0o444 | (0o111 if executable else 0)) & ~0o022)
+    os.chmod(root, 0o755)

@@ -10,6 +10,7 @@ Standard library only (the bootstrap Python reads it).
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -19,7 +20,9 @@ from daskhpc.files import write_atomic
 
 FORMAT_VERSION = 1
 
-# What an item is decides how remove takes it away.
+# What an item is decides how remove takes it away (Item.undo). Each install step records the
+# items it creates (install/steps/), so undoing its items undoes the step, from the manifest
+# alone: remove never needs the options or the code that planned the install.
 #   dir       a directory setup created: removed only when empty (others' files stay)
 #   file      a file setup wrote (wrapper, modulefile, ...)
 #   tree      a directory tree that is wholly ours (kernel dir, uv tool, cache)
@@ -39,6 +42,38 @@ class Item:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown manifest item kind {self.kind!r}")
+
+    def undo(self) -> None:
+        """Take away what this item records; nothing when it is gone already."""
+        path = Path(self.path)
+        if self.kind in ("file", "env-link"):
+            path.unlink(missing_ok=True)
+        elif self.kind in ("tree", "env-build"):
+            if path.is_symlink():
+                path.unlink()
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+        elif self.kind == "rc-line":
+            self._remove_line(path)
+        elif self.kind == "file-if-empty":
+            if path.exists() and not path.read_text().strip():
+                path.unlink()
+        elif self.kind == "dir":
+            try:
+                path.rmdir()  # only when empty: files others put there stay
+            except FileNotFoundError:
+                pass
+            except OSError:
+                print(f"kept {path}: it holds files daskhpc did not put there")
+
+    def _remove_line(self, path: Path) -> None:
+        try:
+            lines = path.read_text().splitlines(keepends=True)
+        except FileNotFoundError:
+            return
+        remaining = [line for line in lines if line.rstrip("\n") != self.line]
+        if len(remaining) != len(lines):
+            path.write_text("".join(remaining))
 
 
 @dataclass

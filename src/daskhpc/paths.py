@@ -1,12 +1,15 @@
 """Every location daskhpc reads or writes, each overridable from the environment.
 
+Each is a function, computed on every call: HOME and the variables may change (tests do).
 Standard library only: the installer's bootstrap imports this before any environment exists.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Optional
 
 
 def _env_path(variable: str) -> Path | None:
@@ -18,76 +21,59 @@ def home() -> Path:
     return Path(os.path.expanduser("~"))
 
 
+def _xdg(override: str, base: str, default: str, name: str) -> Path:
+    """$override, else <$base, else ~/default>/name (the XDG base directories' way)."""
+    return _env_path(override) or (_env_path(base) or home() / default) / name
+
+
+def _location(base: Callable[[], Path], name: str,
+              override: Optional[str] = None) -> Callable[[], Path]:
+    """The location `name` inside base() (or $override when it is set)."""
+    def location() -> Path:
+        return (_env_path(override) if override else None) or base() / name
+    return location
+
+
 def data_dir() -> Path:
-    """Per-user data: the default environment, the install manifest, the uv tool."""
-    xdg = _env_path("XDG_DATA_HOME")
-    return _env_path("DASKHPC_DATA_DIR") or (xdg or home() / ".local" / "share") / "daskhpc"
+    """Per-user data: the default environment, the install manifest, the tools."""
+    return _xdg("DASKHPC_DATA_DIR", "XDG_DATA_HOME", ".local/share", "daskhpc")
 
 
 def state_dir() -> Path:
     """Per-user state: install logs, running clusters, their certificates and logs."""
-    xdg = _env_path("XDG_STATE_HOME")
-    return _env_path("DASKHPC_STATE_DIR") or (xdg or home() / ".local" / "state") / "daskhpc"
-
-
-def default_env_prefix() -> Path:
-    """Where the venv backend builds the environment unless --prefix says otherwise."""
-    return _env_path("DASKHPC_ENV_PREFIX") or data_dir() / "env"
-
-
-def default_bin_dir() -> Path:
-    """Where the wrappers go; ~/bin is what the site script used and what users expect."""
-    return _env_path("DASKHPC_BIN_DIR") or home() / "bin"
-
-
-def manifest_file() -> Path:
-    return data_dir() / "manifest.json"
-
-
-def install_log_dir() -> Path:
-    return state_dir() / "logs"
-
-
-def tools_dir() -> Path:
-    """Where uv is installed when the machine has none."""
-    return data_dir() / "tools"
-
-
-def shell_rc_file() -> Path:
-    return home() / ".bashrc"
-
-
-def clusters_dir() -> Path:
-    """One sub-directory per cluster: spec, process records, logs, certificates."""
-    return state_dir() / "clusters"
-
-
-def default_scheduler_file() -> Path:
-    """The path existing notebooks use: Client(scheduler_file='~/dask-scheduler.json')."""
-    return _env_path("DASKHPC_SCHEDULER_FILE") or home() / "dask-scheduler.json"
-
-
-def current_tls_link() -> Path:
-    """Symlink to the TLS directory of the user's latest cluster; new kernels' clients use it."""
-    return state_dir() / "current-tls"
-
-
-def placeholder_tls_dir() -> Path:
-    """Valid TLS files no cluster trusts: where current-tls points while no cluster runs."""
-    return state_dir() / "no-cluster-tls"
+    return _xdg("DASKHPC_STATE_DIR", "XDG_STATE_HOME", ".local/state", "daskhpc")
 
 
 def cache_dir() -> Path:
     """Download cache for the installer (uv's), removed with the install unless UV_CACHE_DIR
     points elsewhere."""
-    xdg = _env_path("XDG_CACHE_HOME")
-    return _env_path("DASKHPC_CACHE_DIR") or (xdg or home() / ".cache") / "daskhpc"
+    return _xdg("DASKHPC_CACHE_DIR", "XDG_CACHE_HOME", ".cache", "daskhpc")
 
 
 def user_jupyter_data_dir() -> Path:
     """Jupyter's per-user data dir (kernels/ inside), computed as jupyter_core does on Linux."""
-    xdg = _env_path("XDG_DATA_HOME")
-    return _env_path("JUPYTER_DATA_DIR") or (xdg or home() / ".local" / "share") / "jupyter"
+    return _xdg("JUPYTER_DATA_DIR", "XDG_DATA_HOME", ".local/share", "jupyter")
+
+
+# Where the environment is built unless --prefix says otherwise.
+default_env_prefix = _location(data_dir, "env", "DASKHPC_ENV_PREFIX")
+manifest_file = _location(data_dir, "manifest.json")
+# uv or py-rattler, installed here when the machine has none.
+tools_dir = _location(data_dir, "tools")
+
+install_log_dir = _location(state_dir, "logs")
+# One sub-directory per cluster: spec, process records, logs, certificates.
+clusters_dir = _location(state_dir, "clusters")
+# Symlink to the TLS directory of the user's latest cluster; new kernels' clients use it.
+current_tls_link = _location(state_dir, "current-tls")
+# Valid TLS files no cluster trusts: where current-tls points while no cluster runs.
+placeholder_tls_dir = _location(state_dir, "no-cluster-tls")
+
+# Where the wrappers go; ~/bin is what the site script used and what users expect.
+default_bin_dir = _location(home, "bin", "DASKHPC_BIN_DIR")
+shell_rc_file = _location(home, ".bashrc")
+# The path existing notebooks use: Client(scheduler_file='~/dask-scheduler.json').
+default_scheduler_file = _location(home, "dask-scheduler.json", "DASKHPC_SCHEDULER_FILE")
 
 
 def system_jupyter_data_dir() -> Path:

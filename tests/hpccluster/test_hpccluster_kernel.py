@@ -112,6 +112,8 @@ print(json.dumps(sum(future.result())))""")
                         what="one worker process left")
         assert wait_for(lambda: records_exact(user, cluster_dir, kernel.pid), what="exact records")
         assert wait_for(lambda: user.status()[0]["workers"] == 1, what="status 1 worker")
+        # status expects what the cluster was scaled to, not what it was planned with
+        assert sorted(node["expected_workers"] for node in user.status()[0]["nodes"]) == [0, 0, 1]
 
         kernel.run("cluster.scale(3); wait_workers(client, 3)")
         assert workers_per_node(user) == {"node1": 1, "node2": 1, "node3": 1}

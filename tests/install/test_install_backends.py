@@ -11,7 +11,7 @@ import pytest
 from testbed.install import run_remove, run_setup, setup_environment
 
 from daskhpc.errors import DaskhpcError
-from daskhpc.install.backends import Backend, conda, rattler, select, venv
+from daskhpc.install.backends import conda, rattler, select, venv
 
 ENVS = Path(__file__).resolve().parents[2] / "envs"
 
@@ -99,7 +99,7 @@ def test_without_conda_tools_conda_means_rattler_and_auto_asks_the_channels(
     for variable in ("CONDA_EXE", "MAMBA_EXE"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    assert select("conda") == Backend("rattler")
+    assert select("conda") == rattler.Rattler("rattler")
     channel = tmp_path / "channel"
     (channel / "noarch").mkdir(parents=True)
     (channel / "noarch" / "repodata.json").write_text("{}")

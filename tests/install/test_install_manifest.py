@@ -90,3 +90,61 @@ def test_keep_env_keeps_it_listed_for_a_later_remove(installed: Path) -> None:
     assert "OURS" not in (installed / ".bashrc").read_text()
     assert remove_command.run(remove_args()) == 0
     assert not (installed / ".local").exists()
+
+
+# A manifest exactly as daskhpc 0.1.0 wrote it before install steps became types (format 1,
+# every item kind): an existing user's uninstall must keep working after an upgrade.
+OLD_MANIFEST = """{
+  "format": 1,
+  "daskhpc_version": "0.1.0",
+  "system": false,
+  "settings": {"backend": "venv", "env_link": "HOME/.local/share/daskhpc/env"},
+  "env": {"link": "HOME/.local/share/daskhpc/env",
+          "build": "HOME/.local/share/daskhpc/env.builds/20261202-171652-29ef3db3",
+          "backend": "venv", "inputs_sha256": "29ef", "package_sha256": "2f46"},
+  "items": [
+    {"kind": "dir", "path": "HOME/.local", "line": ""},
+    {"kind": "dir", "path": "HOME/.local/share", "line": ""},
+    {"kind": "dir", "path": "HOME/.local/share/daskhpc", "line": ""},
+    {"kind": "dir", "path": "HOME/.local/share/daskhpc/env.builds", "line": ""},
+    {"kind": "env-build", "path": "HOME/.local/share/daskhpc/env.builds/20261202-171652-29ef3db3",
+     "line": ""},
+    {"kind": "env-link", "path": "HOME/.local/share/daskhpc/env", "line": ""},
+    {"kind": "dir", "path": "HOME/.local/share/daskhpc/tools", "line": ""},
+    {"kind": "tree", "path": "HOME/.local/share/daskhpc/tools/uv", "line": ""},
+    {"kind": "dir", "path": "HOME/.local/share/jupyter", "line": ""},
+    {"kind": "dir", "path": "HOME/.local/share/jupyter/kernels", "line": ""},
+    {"kind": "tree", "path": "HOME/.local/share/jupyter/kernels/dask", "line": ""},
+    {"kind": "dir", "path": "HOME/bin", "line": ""},
+    {"kind": "file", "path": "HOME/bin/start-dask-cluster", "line": ""},
+    {"kind": "rc-line", "path": "HOME/.bashrc", "line": "export PATH=\\"HOME/bin:$PATH\\""},
+    {"kind": "file-if-empty", "path": "HOME/.bashrc", "line": ""}
+  ]
+}
+"""
+
+
+def test_a_manifest_of_the_previous_version_is_removed_exactly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.delenv("DASKHPC_DATA_DIR", raising=False)
+    data = tmp_path / ".local/share/daskhpc"
+    build = data / "env.builds/20261202-171652-29ef3db3"
+    (build / "bin").mkdir(parents=True)
+    (data / "env").symlink_to(build)
+    (data / "tools/uv/bin").mkdir(parents=True)
+    kernel = tmp_path / ".local/share/jupyter/kernels/dask"
+    kernel.mkdir(parents=True)
+    (kernel / "kernel.json").write_text("{}")
+    (tmp_path / ".local/share/jupyter/kernels/theirs").mkdir()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/start-dask-cluster").write_text("#!/bin/sh\n")
+    (tmp_path / ".bashrc").write_text(f'export PATH="{tmp_path}/bin:$PATH"\n')
+    (data / "manifest.json").write_text(OLD_MANIFEST.replace("HOME", str(tmp_path)))
+    assert remove_command.run(remove_args()) == 0
+    assert not (tmp_path / ".bashrc").exists(), "setup made it for its line alone"
+    assert not (tmp_path / "bin").exists()
+    assert not data.exists()
+    assert [p.name for p in (tmp_path / ".local/share/jupyter/kernels").iterdir()] == ["theirs"]
+    assert remove_command.run(remove_args()) == 0, "idempotent"

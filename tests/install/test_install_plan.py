@@ -3,6 +3,7 @@ does, before anything runs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from install_helpers import setup_args
 
 from daskhpc.install import generated, plan
 from daskhpc.install.apply import Installer
+from daskhpc.install.backends.base import Tools
 from daskhpc.install.options import resolve
 from daskhpc.manifest import EnvRecord, Manifest
 
@@ -30,7 +32,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def state(env=None, complete=False, uv="/usr/bin/uv") -> plan.State:
-    return plan.State(env=env, env_complete=complete, uv=uv, venv_available=True)
+    return plan.State(env=env, env_complete=complete, tools=Tools(uv=uv), venv_available=True)
 
 
 def kinds(steps: list[plan.Step]) -> list[str]:
@@ -147,3 +149,11 @@ def test_a_rebuild_rewrites_the_config_inside_the_env(home: Path) -> None:
     assert any(step.path == str(config) for step in installer.pending(steps))
     current = [step for step in steps if step.kind != "env"]
     assert not any(step.path == str(config) for step in installer.pending(current))
+
+
+def test_an_environment_built_before_backends_became_types_is_not_rebuilt(home: Path) -> None:
+    """Its manifest holds the digest of (backend, Python, PyPI lock) as 0.1.0 computed it."""
+    options = resolve(setup_args("--backend", "venv"))
+    parts = [b"venv", options.python.encode(), (REPO / "envs/requirements.lock").read_bytes()]
+    recorded = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).hexdigest()
+    assert plan.inputs_digest(options) == recorded

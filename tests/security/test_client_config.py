@@ -19,7 +19,7 @@ from security_helpers import RunningCluster
 from daskhpc import client_config, paths
 from daskhpc.cluster.tls import current as current_tls
 from daskhpc.cluster.tls import material as security
-from daskhpc.install.apply import make_shared_read_only
+from daskhpc.files import make_shared_read_only
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 # Exactly the line the installer puts in the environment's .pth file.

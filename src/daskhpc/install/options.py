@@ -4,8 +4,6 @@ absolute), refusing bad combinations before anything is changed."""
 from __future__ import annotations
 
 import os
-import stat
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +12,8 @@ from typing import Any, Optional
 from daskhpc import __version__, manifest, paths
 from daskhpc.errors import DaskhpcError
 from daskhpc.install import channels
-from daskhpc.install.backends import Backend, conda, select
+from daskhpc.install.backends import Backend, conda, named, select
 from daskhpc.options import SetupOptions
-
-MIN_ENV_PYTHON = (3, 11)  # what the locked stack needs (numpy 2.4, pandas 3); see envs/lock.sh
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class InstallOptions:
 
     @property
     def env_python(self) -> Path:
-        return self.env_link / "bin" / "python"
+        return self.backend.python(self.env_link)
 
 
 def repo_dir() -> Path:
@@ -67,57 +63,6 @@ def _absolute(text: str) -> Path:
     return Path(os.path.abspath(os.path.expanduser(text)))
 
 
-def python_facts(python: str) -> tuple[tuple[int, int], list[Path]]:
-    """The Python's version and the files a venv made from it keeps using (its real binary and
-    its standard library)."""
-    script = ("import os, sys; print('%d %d' % sys.version_info[:2]); "
-              "print(os.path.realpath(sys.executable)); print(sys.base_prefix)")
-    try:
-        lines = subprocess.run([python, "-c", script], capture_output=True, text=True,
-                               timeout=60, check=True).stdout.splitlines()
-        major, minor = lines[0].split()
-        return (int(major), int(minor)), [Path(lines[1]), Path(lines[2])]
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        raise DaskhpcError(f"{python} does not run as a Python; pass --python PATH") from None
-
-
-def _usable_by_everyone(path: Path) -> bool:
-    """Others can reach path (x on every folder above it) and read it."""
-    try:
-        if not all(folder.stat().st_mode & stat.S_IXOTH for folder in path.parents):
-            return False
-        return bool(path.stat().st_mode & stat.S_IROTH)
-    except OSError:
-        return False
-
-
-def _check_env_python(python: str, system: bool) -> None:
-    version, used_files = python_facts(python)
-    if version < MIN_ENV_PYTHON:
-        needed = ".".join(map(str, MIN_ENV_PYTHON))
-        raise DaskhpcError(
-            f"{python} is Python {version[0]}.{version[1]}; the Dask stack needs >= {needed}: "
-            f"pass --python /path/to/python{needed} (or newer)"
-        )
-    hidden = [path for path in used_files if not _usable_by_everyone(path)]
-    if system and hidden:
-        raise DaskhpcError(
-            f"{python} lives in {hidden[0]}, which other users cannot read, so their wrappers "
-            "could not run it; pass --python with a Python every user can run "
-            "(e.g. /usr/bin/python3)"
-        )
-
-
-def _conda_named_prefix(backend: Backend, name: str) -> Path:
-    assert backend.tool is not None
-    command = conda.info_command(backend.tool)
-    try:
-        output = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
-    except (OSError, subprocess.SubprocessError) as error:
-        raise DaskhpcError(f"cannot run {backend.tool} ({error}); use --prefix") from None
-    return conda.envs_dir_from_info(backend.name, output) / name
-
-
 def _check_combinations(asked: SetupOptions) -> None:
     if not asked.system:
         for flag, value in (("--kernel-dir", asked.kernel_dir),
@@ -129,14 +74,11 @@ def _check_combinations(asked: SetupOptions) -> None:
                            "give users the modulefile (--modulefiles-dir) instead")
     if asked.name and asked.prefix:
         raise DaskhpcError("give either --name or --prefix for the environment, not both")
-    if asked.name and asked.backend == "venv":
-        raise DaskhpcError("--name names a conda environment; with --backend venv use --prefix")
+    kind = named(asked.backend)
+    if kind is not None:
+        kind.check_request(asked)
     if asked.name and asked.system:
         raise DaskhpcError("--system installs live under --prefix; leave out --name")
-    if asked.backend == "venv" and (asked.channel or asked.environment):
-        raise DaskhpcError("--channel and --environment are for conda environments; with "
-                           "--backend venv leave them out (the venv installs envs/"
-                           "requirements.lock)")
     for flag, value in (("--kernel-name", asked.kernel_name), ("--name", asked.name)):
         if value is not None and (not value or "/" in value or value.startswith(".")):
             raise DaskhpcError(f"{flag} {value!r} must be a plain name (no '/', no leading '.')")
@@ -181,15 +123,8 @@ def resolve(asked: SetupOptions) -> InstallOptions:
     channel_urls, _ = channels.resolve(given_channels, source)
     backend = select(asked.backend, channel_urls,
                      recorded.get("backend") if asked.backend == "auto" else None)
-    if asked.channel and backend.name in ("mamba", "conda"):
-        raise DaskhpcError(f"{backend.name} env create takes its channels from the environment "
-                           "file and .condarc: put the URL there, or use --backend rattler")
-    if asked.name and backend.tool is None:
-        raise DaskhpcError("--name needs conda, mamba or micromamba and none was found; "
-                           "use --prefix")
     python = _absolute(asked.python) if asked.python else Path(sys.executable)
-    if backend.name == "venv":
-        _check_env_python(str(python), asked.system)
+    backend.check(asked, str(python))
 
     cache_variable = os.environ.get("UV_CACHE_DIR")
     if asked.system:
@@ -207,7 +142,7 @@ def resolve(asked: SetupOptions) -> InstallOptions:
         display_name = asked.display_name or f"Python (Dask {module_version})"
     else:
         if asked.name:
-            env_link = _conda_named_prefix(backend, asked.name)
+            env_link = backend.named_prefix(asked.name)
         else:
             env_link = _absolute(asked.prefix) if asked.prefix else paths.default_env_prefix()
         bin_dir = _absolute(asked.bin_dir) if asked.bin_dir else paths.default_bin_dir()

@@ -1,5 +1,6 @@
 """Options -> the ordered steps of an install. Pure: what is on disk comes in as a State, so the
-plan can be printed (--dry-run), tested, and applied step by step (install/apply.py)."""
+plan can be printed (--dry-run), tested, and applied step by step (install/apply.py). The
+steps are the types of install/steps/ plus the backend's own tool steps."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from typing import Optional
 
 from daskhpc import client_config, paths
 from daskhpc.install import generated
+from daskhpc.install.backends.base import Tools
 from daskhpc.install.options import InstallOptions
+from daskhpc.install.steps.base import Step
+from daskhpc.install.steps.env import BuildEnv, ReinstallPackage
+from daskhpc.install.steps.files import SITE_PACKAGES, AddRcLine, RegisterKernel, WriteFile
+from daskhpc.install.steps.tls import ClientTls, SharedClientTls
 from daskhpc.manifest import EnvRecord
-
-LOCK_FILE = "requirements.lock"
 
 
 @dataclass(frozen=True)
@@ -22,19 +26,8 @@ class State:
 
     env: Optional[EnvRecord]  # the manifest's record of the current build
     env_complete: bool  # that build exists and finished
-    uv: Optional[str]  # a usable uv (venv backend), None when it must be installed
-    venv_available: bool  # the bootstrap Python can make a venv with pip (to fetch uv)
-    rattler_runner: Optional[str] = None  # a Python with py-rattler (rattler backend)
-
-
-@dataclass(frozen=True)
-class Step:
-    kind: str  # uv | rattler-tools | env | package | file | client-tls | shared-client-tls |
-    #            kernel | rc-line
-    summary: str
-    path: str = ""
-    content: str = ""  # file: the text; kernel: its kernel.json
-    mode: int = 0o644
+    tools: Tools  # what the backend builds with (missing ones: its tool steps)
+    venv_available: bool  # the bootstrap Python can make a venv with pip (to fetch tools)
 
 
 def _digest(*parts: bytes) -> str:
@@ -46,12 +39,7 @@ def _digest(*parts: bytes) -> str:
 
 def inputs_digest(options: InstallOptions) -> str:
     """What the environment is built from: a change means a rebuild."""
-    envs = options.repo / "envs"
-    parts = [options.backend.name.encode(), options.python.encode(),
-             (envs / LOCK_FILE).read_bytes()]
-    if options.backend.makes_conda_env:  # the PyPI lock may add to a conda env
-        parts += [options.source.read_bytes(), "\n".join(options.channels).encode()]
-    return _digest(*parts)
+    return _digest(*options.backend.rebuild_inputs(options))
 
 
 def package_digest(repo: Path) -> str:
@@ -69,42 +57,38 @@ def make_plan(options: InstallOptions, state: State, wrapper_template: str) -> l
     inputs = inputs_digest(options)
     package = package_digest(options.repo)
     steps: list[Step] = []
-    backend = options.backend.name
+    backend = options.backend
     if env_is_current(options, state, inputs):
         if state.env is not None and state.env.package_sha256 != package:
-            steps.append(Step("package", "reinstall daskhpc into the environment (code changed)"))
+            steps.append(ReinstallPackage("reinstall daskhpc into the environment (code changed)",
+                                          package_sha256=package))
     else:
-        if backend == "venv" and state.uv is None:
-            steps.append(Step("uv", f"install uv into {options.tools_dir} (none on PATH)"))
-        if backend == "rattler" and state.rattler_runner is None:
-            steps.append(Step("rattler-tools", f"install py-rattler and uv into "
-                              f"{options.tools_dir} (from PyPI)"))
-        how = {"venv": "venv + uv", "rattler": f"conda env by rattler from {options.source.name}"
-               f" ({', '.join(options.channels) or 'channels of the lock'})"}.get(backend, backend)
-        steps.append(Step("env", f"build the environment ({how}) and switch {options.env_link} "
-                                 "to it when complete"))
+        steps.extend(backend.tool_steps(options, state.tools))
+        steps.append(BuildEnv(f"build the environment ({backend.describe(options)}) and switch "
+                              f"{options.env_link} to it when complete",
+                              inputs_sha256=inputs, package_sha256=package))
     steps.extend(_env_config_steps(options))
     # Kernels read the client certificates at start through current-tls: it must resolve even
     # before the user's first cluster. A user install makes the user's placeholder; users of a
     # system install never run setup, so their kernels link to one shared by the environment.
     if options.system:
         shared = options.env_link.joinpath(*client_config.SHARED_PLACEHOLDER)
-        steps.append(Step("shared-client-tls", "make placeholder client certificates that "
-                          "every user's kernel can read", str(shared)))
+        steps.append(SharedClientTls("make placeholder client certificates that every user's "
+                                     "kernel can read", str(shared)))
     else:
-        steps.append(Step("client-tls", "make placeholder client certificates for kernels",
-                          str(paths.current_tls_link())))
-    steps.append(Step("kernel", f"register the Jupyter kernel {options.display_name!r} in "
+        steps.append(ClientTls("make placeholder client certificates for kernels",
+                               str(paths.current_tls_link())))
+    steps.append(RegisterKernel(f"register the Jupyter kernel {options.display_name!r} in "
                                 f"{options.kernel_dir}", str(options.kernel_dir),
-                      generated.kernel_json(options.repo, options.env_link,
-                                            options.display_name)))
+                                generated.kernel_json(options.repo, options.env_link,
+                                                      options.display_name)))
     for command, program in generated.wrapper_names().items():
         path = options.bin_dir / program
         text = generated.wrapper_text(wrapper_template, command, options.env_python)
-        steps.append(Step("file", f"write the wrapper {path}", str(path), text, 0o755))
+        steps.append(WriteFile(f"write the wrapper {path}", str(path), text, 0o755))
     if options.rc_file is not None:
-        steps.append(Step("rc-line", f"add {options.bin_dir} to PATH in {options.rc_file}",
-                          str(options.rc_file), generated.rc_line(options.bin_dir)))
+        steps.append(AddRcLine(f"add {options.bin_dir} to PATH in {options.rc_file}",
+                               str(options.rc_file), generated.rc_line(options.bin_dir)))
     if options.modulefiles_dir is not None:
         steps.extend(_modulefile_steps(options))
     return steps
@@ -114,12 +98,13 @@ def _env_config_steps(options: InstallOptions) -> list[Step]:
     """Config inside the environment; paths go through the env link (the current build)."""
     etc = options.env_link / "etc"
     return [
-        Step("file", "write dask defaults into the environment",
-             str(etc / "dask" / "daskhpc.yaml"), generated.dask_config_text()),
-        Step("file", "write the Jupyter proxy allow-list hook",
-             str(etc / "jupyter" / "jupyter_server_config.py"), generated.JUPYTER_SERVER_CONFIG),
-        Step("file", "write the Dask client hook (.pth)",
-             "{site-packages}/daskhpc_client_config.pth", generated.CLIENT_HOOK_LINE),
+        WriteFile("write dask defaults into the environment",
+                  str(etc / "dask" / "daskhpc.yaml"), generated.dask_config_text()),
+        WriteFile("write the Jupyter proxy allow-list hook",
+                  str(etc / "jupyter" / "jupyter_server_config.py"),
+                  generated.JUPYTER_SERVER_CONFIG),
+        WriteFile("write the Dask client hook (.pth)",
+                  f"{SITE_PACKAGES}daskhpc_client_config.pth", generated.CLIENT_HOOK_LINE),
     ]
 
 
@@ -132,8 +117,8 @@ def _modulefile_steps(options: InstallOptions) -> list[Step]:
     lua = folder / f"{options.module_version}.lua"
     tcl = folder / options.module_version
     return [
-        Step("file", f"write the Lmod modulefile {lua}", str(lua),
-             generated.lmod_modulefile(*arguments)),
-        Step("file", f"write the Environment Modules modulefile {tcl}", str(tcl),
-             generated.tcl_modulefile(*arguments)),
+        WriteFile(f"write the Lmod modulefile {lua}", str(lua),
+                  generated.lmod_modulefile(*arguments)),
+        WriteFile(f"write the Environment Modules modulefile {tcl}", str(tcl),
+                  generated.tcl_modulefile(*arguments)),
     ]

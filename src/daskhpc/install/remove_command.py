@@ -14,7 +14,7 @@ from pathlib import Path
 
 from daskhpc import __version__, manifest, paths
 from daskhpc.errors import DaskhpcError
-from daskhpc.manifest import Item, Manifest
+from daskhpc.manifest import Manifest
 from daskhpc.options import RemoveOptions
 
 ENV_KINDS = ("env-link", "env-build")
@@ -39,40 +39,6 @@ def _kept_for_env(record: Manifest) -> set[str]:
             kept.add(item.path)
             kept.update(str(parent) for parent in Path(item.path).parents)
     return kept
-
-
-def _remove_rc_line(item: Item) -> None:
-    path = Path(item.path)
-    try:
-        lines = path.read_text().splitlines(keepends=True)
-    except FileNotFoundError:
-        return
-    remaining = [line for line in lines if line.rstrip("\n") != item.line]
-    if len(remaining) != len(lines):
-        path.write_text("".join(remaining))
-
-
-def remove_item(item: Item) -> None:
-    path = Path(item.path)
-    if item.kind in ("file", "env-link"):
-        path.unlink(missing_ok=True)
-    elif item.kind in ("tree", "env-build"):
-        if path.is_symlink():
-            path.unlink()
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-    elif item.kind == "rc-line":
-        _remove_rc_line(item)
-    elif item.kind == "file-if-empty":
-        if path.exists() and not path.read_text().strip():
-            path.unlink()
-    elif item.kind == "dir":
-        try:
-            path.rmdir()  # only when empty: files others put there stay
-        except FileNotFoundError:
-            pass
-        except OSError:
-            print(f"kept {path}: it holds files daskhpc did not put there")
 
 
 def _stopped_clusters(options: RemoveOptions) -> list[Path]:
@@ -121,17 +87,19 @@ def run(options: RemoveOptions) -> int:
             raise DaskhpcError("nothing was removed (answered no); pass --yes to skip the "
                                "question", exit_code=1)
     _remove_cluster_state(cluster_state)
-    # Everything but directories first, saving the manifest as we go; then the manifest itself;
-    # then the (now empty) directories, which may include the one holding the manifest.
-    for item in [i for i in doomed if i.kind != "dir"]:
-        remove_item(item)
+    # Everything but directories first, saving the manifest as we go (a file setup made for its
+    # lines after the lines: it is recorded after them); then the manifest itself; then the
+    # (now empty) directories, which may include the one holding the manifest.
+    contents = [i for i in doomed if i.kind != "dir"]
+    for item in sorted(contents, key=lambda i: i.kind == "file-if-empty"):
+        item.undo()
         record.forget(item.kind, item.path)
     if kept:  # the environment stays listed, so a later full remove takes it
         print(f"kept the environment {record.settings.get('env_link', '')} (--keep-env)")
     else:
         record.delete()
     for item in [i for i in doomed if i.kind == "dir"]:
-        remove_item(item)
+        item.undo()
         if kept and not Path(item.path).exists():
             record.forget(item.kind, item.path)
     print("daskhpc is removed" + (" (environment kept)" if kept else ""))

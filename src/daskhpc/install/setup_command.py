@@ -6,31 +6,25 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from daskhpc import __version__, manifest, paths
 from daskhpc.errors import DaskhpcError
 from daskhpc.install import apply, plan
-from daskhpc.install.backends import rattler, venv
 from daskhpc.install.options import InstallOptions, resolve
+from daskhpc.install.steps.base import Step
+from daskhpc.install.steps.env import build_is_complete
 from daskhpc.manifest import Manifest
 from daskhpc.options import SetupOptions
 
 
 def _gather_state(options: InstallOptions, record: Manifest) -> plan.State:
     env = record.env
-    complete = bool(env and apply.build_is_complete(Path(env.build))
+    complete = bool(env and build_is_complete(Path(env.build))
                     and os.path.realpath(env.link) == os.path.realpath(env.build))
-    backend = options.backend.name
-    uv = venv.find_uv(options.tools_dir) if backend == "venv" else None
-    runner = rattler.find_runner(options.tools_dir) if backend == "rattler" else None
-    if backend == "rattler":
-        uv = venv.find_uv(options.tools_dir) or rattler.find_uv(options.tools_dir)
     return plan.State(
         env=env,
         env_complete=complete,
-        uv=uv,
-        rattler_runner=runner,
+        tools=options.backend.find_tools(options.tools_dir),
         venv_available=all(importlib.util.find_spec(name) is not None
                            for name in ("venv", "ensurepip")),
     )
@@ -55,13 +49,13 @@ def _check_writable(path: Path) -> None:
 
 
 def preflight(options: InstallOptions, record: Manifest, state: plan.State,
-              steps: list[plan.Step]) -> None:
+              steps: list[Step]) -> None:
     """Refuse, before changing anything, to touch what is not ours or cannot be written."""
     previous = record.settings.get("env_link")
     if previous and previous != str(options.env_link):
         raise DaskhpcError(f"daskhpc is already installed with its environment at {previous}; "
                            "run remove-dask.sh first to install it elsewhere")
-    if any(step.kind in ("uv", "rattler-tools") for step in steps) and not state.venv_available:
+    if any(step.needs_venv for step in steps) and not state.venv_available:
         raise DaskhpcError(f"{sys.executable} cannot create virtual environments (no venv/"
                            "ensurepip; Debian: apt install python3-venv) and uv is not on PATH; "
                            "install one of them, or pass --python with a complete Python")
@@ -71,14 +65,7 @@ def preflight(options: InstallOptions, record: Manifest, state: plan.State,
                            "choose another --prefix/--name")
     targets = [link, options.builds_dir, options.manifest_path, options.log_dir]
     for step in steps:
-        if step.kind in ("file", "kernel", "rc-line") and not step.path.startswith("{"):
-            path = Path(step.path)
-            targets.append(path)
-            inside_env = path.is_relative_to(link)
-            foreign = (path.exists() or path.is_symlink()) and not record.owns(path)
-            if step.kind != "rc-line" and not inside_env and foreign:
-                raise DaskhpcError(f"{path} already exists and was not installed by daskhpc; "
-                                   "move it away (or pick another --bin-dir/--kernel-name)")
+        targets.extend(step.preflight(record, link))
     for target in targets:
         if not target.is_relative_to(link) or target == link:
             _check_writable(target)
@@ -145,11 +132,7 @@ def run(asked: SetupOptions) -> int:
     record.daskhpc_version = __version__
     # What the environment is made with (plain re-runs keep it: options.resolve) is recorded
     # once the install has succeeded: a failed attempt leaves the previous one's.
-    made_with: dict[str, Any] = {"backend": options.backend.name}
-    if options.backend.makes_conda_env:
-        made_with["channels"] = list(options.given_channels)
-        if options.given_environment:
-            made_with["environment"] = str(options.source)
+    made_with = options.backend.settings(options)
     record.settings = {**(record.settings or made_with), "env_link": str(options.env_link)}
     if options.system:
         os.umask(0o022)

@@ -13,6 +13,7 @@ import os
 import time
 from typing import Any
 
+from daskhpc.cluster import targets
 from daskhpc.cluster.state import ClusterState, running_clusters, select
 from daskhpc.options import StatusOptions
 from daskhpc.units import format_bytes
@@ -27,7 +28,8 @@ def describe(state: ClusterState) -> dict[str, Any]:
     # What a dead supervisor wrote last is no longer true: a dead cluster has no workers.
     status = (state.status() if running else None) or {"nodes": {}, "failed": [], "lost": []}
     seen = status["nodes"]
-    nodes = [{"host": node.host, "expected_workers": node.workers,
+    wanted = targets.read(spec).nodes  # the planned workers, or what scaling asked for since
+    nodes = [{"host": node.host, "expected_workers": len(wanted.get(node.host, ())),
               **seen.get(node.host, _NONE)} for node in spec.nodes]
     # Workers of batch jobs (--jobs, HPCCluster.scale): a row per job, as the supervisor
     # counted them (daskhpc.cluster.names).

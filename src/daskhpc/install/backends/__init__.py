@@ -1,96 +1,56 @@
-"""Environment backends: which tool builds the environment, and the exact commands it runs.
+"""Environment backends: which tool builds the environment. Each is one file here with a
+`Backend` subclass (base.py states the contract); `BACKENDS` lists them once.
 
-`conda`: a conda environment, through the first of micromamba, mamba, conda found, else through
-rattler (no conda executable needed). `auto`: a conda-family tool when one is found (the site
-uses conda); else rattler when the conda channels answer within a few seconds; else venv + uv,
-saying in one line what was tried and what to pass. A re-run keeps the backend it recorded,
-without asking the network again. Each backend module only computes argv lists; running them
-is apply's job.
+`--backend NAME` takes the backend whose names include NAME; a backend that cannot answer
+(`conda` with no conda tool found) passes it to one that stands in for it. `auto` asks each in
+turn whether it can build here and takes the first that can; the notes of those passed over
+say what was tried and what to pass. A re-run keeps the backend it recorded, without asking
+the network again.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Optional
 
-from daskhpc.errors import DaskhpcError
-from daskhpc.install import channels as channel_list
+from daskhpc.install.backends.base import Backend, Reason
+from daskhpc.install.backends.conda import CondaTool
+from daskhpc.install.backends.rattler import Rattler
+from daskhpc.install.backends.venv import Venv
 
-CONDA_FAMILY = ("micromamba", "mamba", "conda")
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str  # micromamba | mamba | conda | rattler | venv
-    tool: Optional[str] = None  # the conda-family executable, None for rattler and venv
-    note: str = ""  # why auto chose it, when that is worth a line
-
-    @property
-    def makes_conda_env(self) -> bool:
-        return self.name != "venv"
+# auto's order: the site's conda tool, else conda packages through rattler, else a venv (which
+# always answers, so it is last).
+BACKENDS: tuple[type[Backend], ...] = (CondaTool, Rattler, Venv)
 
 
 def backend_choices() -> list[str]:
     """What --backend accepts."""
-    return ["auto", *CONDA_FAMILY, "rattler", "venv"]
+    return ["auto", *(name for kind in BACKENDS for name in kind.names)]
 
 
-def _find_conda_tool(name: str) -> Optional[str]:
-    """The tool's path: its activation variable first (set even when it is not on PATH)."""
-    variable = {"micromamba": "MAMBA_EXE", "conda": "CONDA_EXE"}.get(name)
-    value = os.environ.get(variable, "") if variable else ""
-    if value and os.path.basename(value).startswith(name) and os.access(value, os.X_OK):
-        return value
-    return shutil.which(name)
-
-
-def _first_conda_tool() -> Optional[Backend]:
-    for name in CONDA_FAMILY:
-        tool = _find_conda_tool(name)
-        if tool is not None:
-            return Backend(name, tool)
-    return None
-
-
-def _auto_without_conda(channels: Sequence[str]) -> Backend:
-    """rattler when every channel answers; else venv, with what was tried and what to pass."""
-    if not channels:
-        return Backend("venv", note="auto: no conda, mamba or micromamba found and no conda "
-                       "channel configured: building a venv (for a conda environment pass "
-                       "--backend conda --channel URL)")
-    failures = [(url, reason) for url in channels
-                if (reason := channel_list.probe(url)) is not None]
-    if not failures:
-        return Backend("rattler", note="auto: no conda, mamba or micromamba found; "
-                       f"{', '.join(channels)} answered: a conda environment through rattler")
-    url, reason = failures[0]
-    return Backend("venv", note=f"auto: no conda, mamba or micromamba found and {url} did not "
-                   f"answer within {channel_list.PROBE_SECONDS:.0f} s ({reason}): building a "
-                   "venv (for a conda environment pass --backend conda --channel URL of a "
-                   "reachable mirror)")
+def named(choice: str) -> Optional[type[Backend]]:
+    """The backend that --backend CHOICE names (None for auto)."""
+    return next((kind for kind in BACKENDS if choice in kind.names), None)
 
 
 def select(choice: str, channels: Sequence[str] = (), recorded: Optional[str] = None) -> Backend:
     """The backend for --backend CHOICE. recorded: the backend of the existing install, which
     auto keeps (no network probe on a re-run)."""
-    if choice in ("venv", "rattler"):
-        return Backend(choice)
-    if choice in ("micromamba", "mamba"):
-        tool = _find_conda_tool(choice)
-        if tool is None:
-            raise DaskhpcError(
-                f"--backend {choice}: {choice} is not on PATH; load it first or use "
-                "--backend conda (rattler when no conda tool is found)"
-            )
-        return Backend(choice, tool)
-    found = _first_conda_tool()
-    if found is not None:
-        return found
-    if choice == "conda":
-        return Backend("rattler")
-    if recorded in ("rattler", "venv"):
-        return Backend(recorded)
-    return _auto_without_conda(channels)
+    if choice != "auto":
+        for kind in BACKENDS:
+            if choice in kind.names or choice in kind.stands_in_for:
+                chosen = kind.choose(choice)
+                if chosen is not None:
+                    return chosen
+        raise ValueError(f"no backend answers {choice!r}")  # argparse allows only the names
+    recorded_kind = named(recorded) if recorded else None
+    kept = recorded_kind.keep(recorded) if recorded_kind and recorded else None
+    passed_over: list[Reason] = []
+    for kind in BACKENDS:
+        if kind.probe_asks_network and kept is not None:
+            return kept
+        found = kind.probe(channels, passed_over)
+        if isinstance(found, Backend):
+            return found
+        passed_over.append(found)
+    raise AssertionError("the last backend always answers")

@@ -14,14 +14,35 @@ from PyPI, like the venv backend's uv). Steps of `create`:
    as the lock has them.
 
 `lock` writes conda-lock's own v1 format (which `conda-lock install` and rattler read).
+
+It stands in for `--backend conda` where no conda tool is found, and `auto` takes it when every
+conda channel answers (a re-run keeps it without asking them again).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
+
+from daskhpc.install import channels as channel_list
+from daskhpc.install.backends import venv
+from daskhpc.install.backends.base import (
+    PYPI_LOCK,
+    Backend,
+    InstallToolVenv,
+    Reason,
+    Tools,
+    site_packages,
+    tool_venv_commands,
+)
+from daskhpc.install.steps.base import Context, Step
+
+if TYPE_CHECKING:
+    from daskhpc.install.options import InstallOptions
 
 TOOLS_REQUIREMENTS = ("py-rattler==0.28.0", "PyYAML==6.0.3", "uv==0.13.8")
 TOOLS_VENV = "rattler"
@@ -57,12 +78,7 @@ def find_uv(tools_dir: Path) -> Optional[str]:
 
 
 def install_tools_commands(python: str, tools_dir: Path) -> list[list[str]]:
-    venv = tools_dir / TOOLS_VENV
-    return [
-        [python, "-m", "venv", str(venv)],
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-         "--disable-pip-version-check", *TOOLS_REQUIREMENTS],
-    ]
+    return tool_venv_commands(python, tools_dir / TOOLS_VENV, TOOLS_REQUIREMENTS)
 
 
 def is_conda_lock(path: Path) -> bool:
@@ -73,16 +89,85 @@ def create_command(runner: str, repo: Path, build: Path, source: Path, channels:
                    cache: Path) -> list[str]:
     """The one command that makes a complete conda environment at build."""
     argv = [runner, "-c", _RUN_MAIN, str(repo / "src"), "create", "--prefix", str(build),
-            "--source", str(source), "--pypi-lock", str(repo / "envs" / "requirements.lock"),
+            "--source", str(source), "--pypi-lock", str(repo / "envs" / PYPI_LOCK),
             "--cache", str(cache)]
     for channel in channels:
         argv += ["--channel", channel]
     return argv
 
 
-# `python -c`, not the file as a script: its folder on sys.path would shadow py-rattler.
-_RUN_MAIN = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-             "from daskhpc.install.backends.rattler import main; sys.exit(main(sys.argv[1:]))")
+# `python -c`, not the file as a script: its folder on sys.path would shadow py-rattler. It ends
+# with os._exit once its output is flushed: py-rattler's runtime threads can abort the
+# interpreter's shutdown (seen here once: "Fatal Python error: PyGILState_Release",
+# exit -6, after the error line), which would hide the error and fail a finished build.
+_RUN_MAIN = ("import os, sys; sys.path.insert(0, sys.argv.pop(1)); "
+             "from daskhpc.install.backends.rattler import main; code = main(sys.argv[1:]); "
+             "sys.stdout.flush(); sys.stderr.flush(); os._exit(code)")
+
+
+@dataclass(frozen=True)
+class InstallRattlerTools(InstallToolVenv):
+    kind: ClassVar[str] = "rattler-tools"
+    folder: ClassVar[str] = TOOLS_VENV
+    requirements: ClassVar[tuple[str, ...]] = TOOLS_REQUIREMENTS
+
+    def apply(self, context: Context) -> None:
+        bin_dir = self.install(context)
+        context.tools = replace(context.tools, runner=str(bin_dir / "python"),
+                                uv=context.tools.uv or str(bin_dir / "uv"))
+
+
+@dataclass(frozen=True)
+class Rattler(Backend):
+    names = ("rattler",)
+    stands_in_for = ("conda",)  # a conda environment where no conda tool is found
+    probe_asks_network = True
+
+    @classmethod
+    def probe(cls, channels: Sequence[str], passed_over: Sequence[Reason]) -> Union[Backend,
+                                                                                    Reason]:
+        """Only when every channel answers, within PROBE_SECONDS each."""
+        if not channels:
+            return Reason("no conda channel configured",
+                          "for a conda environment pass --backend conda --channel URL")
+        failures = [(url, reason) for url in channels
+                    if (reason := channel_list.probe(url)) is not None]
+        if failures:
+            url, reason = failures[0]
+            return Reason(f"{url} did not answer within {channel_list.PROBE_SECONDS:.0f} s "
+                          f"({reason})", "for a conda environment pass --backend conda "
+                          "--channel URL of a reachable mirror")
+        why = " and ".join(reason.why for reason in passed_over)
+        return cls("rattler", note=f"auto: {why}; {', '.join(channels)} answered: a conda "
+                   "environment through rattler")
+
+    def find_tools(self, tools_dir: Path) -> Tools:
+        return Tools(uv=venv.find_uv(tools_dir) or find_uv(tools_dir),
+                     runner=find_runner(tools_dir))
+
+    def tool_steps(self, options: InstallOptions, tools: Tools) -> list[Step]:
+        if tools.runner is not None:
+            return []
+        return [InstallRattlerTools(f"install py-rattler and uv into {options.tools_dir} "
+                                    "(from PyPI)")]
+
+    def describe(self, options: InstallOptions) -> str:
+        return (f"conda env by rattler from {options.source.name} "
+                f"({', '.join(options.channels) or 'channels of the lock'})")
+
+    def build_commands(self, context: Context, build: Path) -> list[list[str]]:
+        options, runner = context.options, context.tools.runner
+        assert runner is not None
+        context.ensure_dir(options.rattler_cache.parent)
+        context.manifest.record("tree", options.rattler_cache)
+        return [create_command(runner, options.repo, build, options.source,
+                               list(options.channels), options.rattler_cache)]
+
+    def package_commands(self, context: Context, build: Path) -> list[list[str]]:
+        """Bytecode for site-packages only: its python brings a compiled stdlib, and rattler
+        compiles only its noarch packages, so the PyPI part needs it like a venv."""
+        return [venv.package_command(context.tools.uv, build, context.options.repo),
+                venv.compile_command(build, site_packages(build))]
 
 
 # -- worker side (runs with py-rattler) --------------------------------------------------------
