@@ -21,9 +21,9 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterator, Optional
+from typing import IO, Callable, Iterator, Optional, Sequence
 
-from harness import PYTHON, REPO, SLURM_GROUP, Bed, process_cpu, wait_for_dashboard
+from harness import PYTHON, REPO, SLURM_GROUP, Bed, installed_home, process_cpu, wait_for_dashboard
 from testbed.nodes import Node
 
 DASK_MPI = str(REPO / ".venv" / "bin" / "dask-mpi")
@@ -110,8 +110,8 @@ def kind_of(cmdline: str) -> str:
         return program
     if "distributed.cli.dask_worker" in cmdline or "daskhpc.cluster.node.agent" in cmdline:
         return "workers"
-    if "-m daskhpc start" in cmdline:
-        return "supervisor"  # the start command's fork, which runs the scheduler
+    if "daskhpc.cluster." in cmdline and ".detach " in cmdline:
+        return "supervisor"  # a fresh interpreter started by the start command: the scheduler
     return "client" if program.startswith("python") else "other"
 
 
@@ -178,6 +178,7 @@ def hostfile(bed: Bed, home: Path) -> Path:
 
 # -- our start-dask-cluster ------------------------------------------------------------------
 def daskhpc(bed: Bed, place: Node, env: dict[str, str], *options: str) -> Measurement:
+    installed_home(Path(env["HOME"]))
     timing = Timing(bed, place)
     result = bed.run(place, [PYTHON, "-m", "daskhpc", "start", *WORKER_SIZE, *options], env)
     timing.ready()
@@ -238,28 +239,46 @@ def python_api(bed: Bed, place: Node, home: Path) -> Measurement:
     """`HPCCluster(...)` (the same cluster as ssh_launcher), timed from the call until it returns
     with every worker connected; stop = `close()` until no process is left."""
     log = home / "client.log"
+    installed_home(home)
     with open(log, "w") as errors:
         client = bed.popen(place, [PYTHON, "-c", HPCCLUSTER, str(hostfile(bed, home)),
                                    str(bed.count)], bed.env(home), stdin=subprocess.PIPE,
                            stdout=subprocess.PIPE, stderr=errors)
-        try:
+        with killed_at_exit(client):
             assert client.stdout is not None and client.stdin is not None
             if client.stdout.readline().strip() != "IMPORTED":
                 raise RuntimeError(f"could not import daskhpc: {log.read_text()[-2000:]}")
             timing = Timing(bed, place)
             client.stdin.write("go\n")
             client.stdin.flush()
-            url = read_ready(client, log)
-            timing.ready()
-            timing.dashboard(url)
-            timing.stopping()
-            send_line(client)
-            client.wait(timeout=120)
-            return timing.done()
-        finally:
-            if client.poll() is None:
-                client.kill()
-                client.wait()
+            return ready_to_clean(timing, client, log, send_line)
+
+
+def ready_to_clean(timing: Timing, client: subprocess.Popen[str], log: Path,
+                   stop: Callable[[subprocess.Popen[str]], None],
+                   helpers: Sequence[subprocess.Popen[str]] = ()) -> Measurement:
+    """From the client's READY line until no process is left: what every client-driven
+    variant times the same way; `stop` asks the client (and its `helpers`) to end."""
+    url = read_ready(client, log)
+    timing.ready()
+    timing.dashboard(url)
+    timing.stopping()
+    stop(client)
+    for process in (client, *helpers):
+        process.wait(timeout=120)
+    return timing.done()
+
+
+@contextlib.contextmanager
+def killed_at_exit(*processes: subprocess.Popen[str]) -> Iterator[None]:
+    """Whatever happens in the block, none of `processes` outlives it."""
+    try:
+        yield
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 # -- the upstream tools ------------------------------------------------------------------------
@@ -274,21 +293,8 @@ def client_run(bed: Bed, place: Node, home: Path, argv: list[str], env: dict[str
         helpers = launch_first()
         client = bed.popen(place, argv, env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            stderr=errors)
-        try:
-            url = read_ready(client, log)
-            timing.ready()
-            timing.dashboard(url)
-            timing.stopping()
-            stop(client)
-            client.wait(timeout=120)
-            for helper in helpers:
-                helper.wait(timeout=120)
-            return timing.done()
-        finally:
-            for process in [client, *helpers]:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
+        with killed_at_exit(client, *helpers):
+            return ready_to_clean(timing, client, log, stop, helpers)
 
 
 def send_line(process: subprocess.Popen[str]) -> None:

@@ -14,7 +14,6 @@ from typing import Any, Callable, NoReturn, Optional, Sequence
 
 from daskhpc import __version__, options
 from daskhpc.errors import DaskhpcError
-from daskhpc.install.backends import backend_choices
 
 # command -> module with `run(options) -> int`, taking that command's options object
 COMMAND_MODULES = {
@@ -62,6 +61,8 @@ _positive_float = _argument_type(options.positive_float)
 
 
 def _add_setup_arguments(parser: argparse.ArgumentParser) -> None:
+    from daskhpc.install.backends import backend_choices  # here: the other commands skip it
+
     parser.add_argument(
         "--backend",
         choices=backend_choices(),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from daskhpc.cluster.head.detach import MODULE, spawn_supervisor
 
@@ -40,3 +43,44 @@ def test_supervisor_is_a_fresh_detached_interpreter_that_logs(tmp_path: Path):
             child.wait()
     assert "JSONDecodeError" in log.read_text()
     assert log.stat().st_mode & 0o777 == 0o600
+
+
+def _open_files_limit(pid: int) -> tuple[str, str]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return soft, hard
+    raise AssertionError(f"no open-files line in /proc/{pid}/limits")
+
+
+def test_supervisor_raises_its_open_files_limit_to_the_hard_one(tmp_path: Path):
+    """It holds a pipe per node session and its scheduler connections per worker: the usual
+    soft limit of 1,024 would end a start of a few hundred nodes."""
+    cluster = tmp_path / "cluster"
+    cluster.mkdir()
+    spec = cluster / "spec.json"
+    os.mkfifo(spec)  # the child waits for its plan: time to read its limits
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 64:
+        pytest.skip(f"the hard open-files limit here ({hard}) leaves nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))  # inherited by the child
+    try:
+        child = spawn_supervisor(sys.executable, str(SRC), cluster, tmp_path / "supervisor.log")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        expected = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+        deadline = time.monotonic() + 30
+        while _open_files_limit(child.pid)[0] == "64":
+            assert time.monotonic() < deadline, "the supervisor kept the soft limit of 64"
+            time.sleep(0.01)
+        raised, kept = _open_files_limit(child.pid)
+        assert kept == expected  # the hard limit is the site's
+        assert raised == (Path("/proc/sys/fs/nr_open").read_text().strip()
+                          if hard == resource.RLIM_INFINITY else expected)
+        spec.write_text("not a plan")
+        assert child.wait(timeout=30) == 1
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

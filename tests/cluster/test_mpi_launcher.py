@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 from pathlib import Path
 
@@ -13,6 +14,9 @@ import pytest
 from cluster_helpers import User, leftovers, recorded_alive, wait_until_clean
 from slurm_jobs import SlurmUser
 from testbed.mpi import MPICH_MPIRUN, across_nodes_env, mpich_env, run_as_root_env
+
+from daskhpc.cluster.launchers.mpi import mca_param_configured
+from daskhpc.cluster.launchers.ssh import FAST_KEX, kex_options
 
 pytestmark = pytest.mark.mpi
 
@@ -58,6 +62,42 @@ def test_mpirun_across_the_nodes(nodes_mpi_user: User) -> None:
     assert user.dask("stop").returncode == 0
     assert leftovers(user.bed) == {}
 
+
+
+@pytest.mark.ssh_nodes
+def test_open_mpi_ssh_launch_takes_the_ssh_launchers_key_exchange(mpi_available: None,
+                                                                  node_user: User) -> None:
+    """Open MPI's own ssh launch (plm_rsh) gets curve25519 first where OpenSSH would negotiate
+    sntrup761 (75-110 ms of the starting node's CPU per node: bench/README.md)."""
+    assert node_user.bed is not None
+    node_user.extra_env.update(across_nodes_env(node_user.bed))
+    hostfile = str(node_user.hostfile("node1", "node2"))
+    node_user.start("--launcher", "mpi", "--hostfile", hostfile, "--interface", "eth0")
+    mpirun = [line for line in node_user.bed.nodes[0].processes("mpirun") if " -np " in line]
+    assert len(mpirun) == 1, mpirun
+    kex = kex_options(tuple(shlex.split(node_user.bed.ssh_command)), "node2")
+    if kex:  # OpenSSH 9.0-9.8, as on Debian 12
+        assert f" --mca plm_rsh_args {' '.join(kex)} " in mpirun[0]
+        assert kex[1].startswith(f"KexAlgorithms={FAST_KEX},")
+    else:
+        assert "plm_rsh_args" not in mpirun[0]
+    assert node_user.dask("stop").returncode == 0
+    assert leftovers(node_user.bed) == {}
+
+
+def test_a_configured_plm_rsh_args_is_left_to_open_mpi(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The site's or user's plm_rsh_args (environment or parameter file) is never overridden."""
+    monkeypatch.delenv("OMPI_MCA_plm_rsh_args", raising=False)
+    params = tmp_path / "mca-params.conf"
+    params.write_text("# site settings\nbtl_tcp_if_include = eth0\n")
+    monkeypatch.setenv("OMPI_MCA_mca_param_files", str(params))
+    assert not mca_param_configured("plm_rsh_args", "/usr/bin/mpirun")
+    params.write_text("plm_rsh_args = -o KexAlgorithms=sntrup761x25519-sha512@openssh.com\n")
+    assert mca_param_configured("plm_rsh_args", "/usr/bin/mpirun")
+    params.write_text("")
+    monkeypatch.setenv("OMPI_MCA_plm_rsh_args", "-x")
+    assert mca_param_configured("plm_rsh_args", "/usr/bin/mpirun")
 
 
 @pytest.mark.slurm

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import subprocess
 import sys
 import traceback
@@ -42,9 +43,29 @@ def spawn_supervisor(python: str, pythonpath: str, cluster_dir: Path,
         os.close(log_descriptor)
 
 
+def raise_open_file_limit() -> None:
+    """Open files: the soft limit up to the hard one, as `dask scheduler` does for itself.
+
+    The supervisor holds a pipe to every node session and its scheduler a few connections to
+    every worker: at the usual soft limit of 1,024 a start would fail somewhere past 300 nodes.
+    The hard limit is the site's and stays; an unlimited one means the kernel's own maximum.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard
+    if hard == resource.RLIM_INFINITY:
+        try:
+            wanted = int(Path("/proc/sys/fs/nr_open").read_text())
+        except (OSError, ValueError):
+            return
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     code = 1
     try:
+        raise_open_file_limit()
         from daskhpc.cluster.launchers import get_launcher
         from daskhpc.cluster.spec import read_spec
 

@@ -6,10 +6,11 @@ retry until the scheduler answers) and hands them over. The supervisor runs the 
 in-process (its dashboard is attached once the workers are connected: head/dashboard.py),
 reports progress and readiness to the start command (daskhpc.cluster.messages), and waits for
 its acknowledgement. If the start command goes away before that (EOF), or on
-SIGTERM/SIGINT/SIGHUP later, it shuts down in order: close the scheduler (workers leave), ask
-every node session to stop, wait until each node agent has verified its processes are gone,
-remove the scheduler file. A node whose session ends while the cluster runs (lost) has its
-workers removed from the scheduler at once and is named in status.json.
+SIGTERM/SIGINT/SIGHUP later, it shuts down: ask every node session to stop at once (each agent
+kills its workers: the cluster is discarded), wait until each node agent has verified its
+processes are gone, remove the scheduler file, and exit without closing the scheduler. A node
+whose session ends while the cluster runs (lost) has its workers removed from the scheduler at
+once and is named in status.json.
 
 "hold" instead of the acknowledgement (an HPCCluster in a kernel) binds the cluster to the
 process that started it: when that process ends, even killed, its end of the pipe closes and the
@@ -20,16 +21,16 @@ check the nodes' records, mark the cluster stopped), since nobody is left to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from daskhpc.cluster import logs, messages, names
 from daskhpc.cluster.launchers.base import NodeSession
@@ -38,6 +39,11 @@ from daskhpc.cluster.state import ClusterState, remove_scheduler_file
 from daskhpc.files import write_private
 
 SESSION_STOP_TIMEOUT = 15.0  # seconds for node sessions to end after "stop" before SIGTERM
+# While workers connect, the supervisor wakes when one joins or leaves, or stop is asked for;
+# else every SESSION_CHECK s (a node session may have failed). Wakes are at least
+# PROGRESS_SPACING s apart, so a thousand arrivals cost tens of passes, not a thousand.
+SESSION_CHECK = 0.25
+PROGRESS_SPACING = 0.05
 
 
 def log(message: str) -> None:
@@ -57,6 +63,8 @@ class Supervisor:
         self.held = False  # "hold": the cluster lives as long as the process that started it
         self.creator_gone = False
         self._messages = sys.stdout
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._changed: Optional[asyncio.Event] = None  # a worker joined or left, or stop
 
     # -- talking to the start command ---------------------------------------------------------
     def tell(self, event: str, **data: Any) -> None:
@@ -66,7 +74,7 @@ class Supervisor:
             self._messages.write(messages.encode(event, **data))
             self._messages.flush()
         except (BrokenPipeError, ValueError):
-            self.stop.set()
+            self._stop()
 
     def _read_start_command(self) -> None:
         for line in sys.stdin:
@@ -78,16 +86,26 @@ class Supervisor:
             # the start command died (or was interrupted) before readiness, or the process
             # holding the cluster ended
             self.creator_gone = self.held
-            self.stop.set()
+            self._stop()
+
+    def _stop(self) -> None:
+        """Ask for the shutdown, from any thread or a signal handler, and wake the loop."""
+        self.stop.set()
+        loop, changed = self._loop, self._changed
+        if loop is not None and changed is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                loop.call_soon_threadsafe(changed.set)
 
     # -- life cycle -------------------------------------------------------------------------------
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, lambda *_: self.stop.set())
+            signal.signal(signum, lambda *_: self._stop())
         threading.Thread(target=self._read_start_command, daemon=True).start()
         log(f"{len(self.sessions)} node session(s) launched with {self.spec.launcher}")
         try:
-            return asyncio.run(self._serve())
+            # Not asyncio.run(): its teardown (cancelling the scheduler's tasks) is work for
+            # nothing, as the process ends with os._exit (daskhpc.cluster.head.detach).
+            return asyncio.new_event_loop().run_until_complete(self._serve())
         finally:
             self._end_sessions()
             log("every node session ended")
@@ -104,6 +122,10 @@ class Supervisor:
         log(f"the process holding the cluster ended: stopped ({reaped} leftover(s) ended)")
 
     async def _serve(self) -> int:
+        self._changed = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        if self.stop.is_set():  # asked before the loop could be woken
+            self._changed.set()
         # Imported only now, with the node sessions already starting.
         import dask
         from distributed import Scheduler
@@ -129,6 +151,7 @@ class Supervisor:
             dashboard.guard(scheduler, self.spec.dashboard_prefix,
                             self.spec.dashboard_port_and_path)
         placeholder = dashboard.serve_starting_page(scheduler, self.spec.dashboard_prefix)
+        _on_workers_changed(scheduler, self._changed.set)
         try:
             await scheduler
             log(f"scheduler listening at {self.spec.scheduler_address}")
@@ -139,11 +162,10 @@ class Supervisor:
             return code
         finally:
             log("shutting down")
-            # Workers end first, through their agents, while the scheduler still answers: a
-            # nanny told to stop while its worker is already closing for "scheduler-close"
-            # waits for a reply that never comes, and the agent has to kill it.
-            await asyncio.get_running_loop().run_in_executor(None, self._end_sessions)
-            await scheduler.close(reason="daskhpc cluster shutdown")
+            # The agents kill their workers; meanwhile the event loop stays blocked, so the
+            # scheduler spends nothing on the workers it loses. It is not closed: the cluster is
+            # discarded, and its connections end with the process (os._exit).
+            self._end_sessions()
             remove_scheduler_file(self.spec)
 
     async def _until_ready(self, scheduler: Any) -> int:
@@ -160,7 +182,8 @@ class Supervisor:
                            if node.host not in self.failed and connected[node.host] < node.workers]
             if not waiting_for or time.monotonic() > deadline:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(PROGRESS_SPACING)
+            await self._nap(SESSION_CHECK - PROGRESS_SPACING)
         if self.stop.is_set():
             return 1
         count = sum(self._per_host(scheduler).values())
@@ -201,11 +224,14 @@ class Supervisor:
             if status != last:
                 self.state.write_status(status)
                 last = status
-            # a short nap: stop-dask-cluster waits for us to notice its SIGTERM
-            for _ in range(10):
-                if self.stop.is_set():
-                    break
-                await asyncio.sleep(0.02)
+            await self._nap(0.2)  # woken at once by stop-dask-cluster's SIGTERM
+
+    async def _nap(self, seconds: float) -> None:
+        """Until a worker joins or leaves, stop is asked for, or `seconds` have passed."""
+        assert self._changed is not None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
+        self._changed.clear()
 
     # -- what the scheduler sees ------------------------------------------------------------------
     def _per_host(self, scheduler: Any) -> Counter[str]:
@@ -276,17 +302,38 @@ class Supervisor:
 
 
     def _end_sessions(self) -> None:
+        """Ask every session to stop at once, then wait for all of them (stop-dask-cluster waits
+        on this): SIGTERM after SESSION_STOP_TIMEOUT, SIGKILL 5 s later."""
         for session in self.sessions:
             session.request_stop()
-        deadline = time.monotonic() + SESSION_STOP_TIMEOUT
+        for timeout, end in ((SESSION_STOP_TIMEOUT, NodeSession.kill), (5.0, _kill_process)):
+            deadline = time.monotonic() + timeout
+            while self._running_sessions() and time.monotonic() < deadline:
+                time.sleep(0.01)  # polling every session: no order to wait in
+            for session in self._running_sessions():
+                end(session)
         for session in self.sessions:
-            try:
-                session.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                session.kill()
-        for session in self.sessions:
-            try:
-                session.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                session.process.kill()
-                session.process.wait()
+            session.process.wait()
+
+    def _running_sessions(self) -> list[NodeSession]:
+        return [session for session in self.sessions if session.process.poll() is None]
+
+
+def _on_workers_changed(scheduler: Any, callback: Callable[[], None]) -> None:
+    """`callback()` (in the event loop) whenever a worker joins or leaves the scheduler."""
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    class WorkersChanged(SchedulerPlugin):
+        name = "daskhpc-workers-changed"
+
+        def add_worker(self, scheduler: Any, worker: str) -> None:
+            callback()
+
+        def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+            callback()
+
+    scheduler.add_plugin(WorkersChanged())
+
+
+def _kill_process(session: NodeSession) -> None:
+    session.process.kill()

@@ -10,8 +10,8 @@ Rules every launcher keeps (the supervisor and stop rely on them):
   supervisor (PR_SET_PDEATHSIG), its output goes to its own 0600 log file, its stdin is a pipe.
 - Whatever ends on a node ends that node's Dask processes: remote trees run under `ssh -tt`
   (SIGHUP when the session goes), and workers have --death-timeout.
-- `NodeSession.request_stop()` asks for an orderly end; the session's process exits once that
-  node's processes are gone. `kill()` is the last resort.
+- `NodeSession.request_stop()` asks the node agent(s) to end the node's processes; the
+  session's process exits once they are gone. `kill()` is the last resort.
 - Processes on nodes are recorded (host, boot id, pid, start time) in
   `<cluster_dir>/procs/<host>.json` by the node agent (daskhpc.cluster.node.agent). A launcher that
   does not use the agent must record its processes the same way (daskhpc.cluster.node.processes).

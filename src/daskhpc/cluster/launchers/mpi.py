@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import shutil
 import signal
 import subprocess
+from pathlib import Path
 from typing import Sequence
 
 from daskhpc.cluster.launchers.base import Launcher, NodeSession
+from daskhpc.cluster.launchers.ssh import kex_options
 from daskhpc.cluster.node.agent import STOP_GRACE
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.errors import DaskhpcError
@@ -54,6 +57,27 @@ def find_mpirun() -> str:
                        "(e.g. `module load openmpi`) or use --launcher ssh")
 
 
+def mca_param_configured(name: str, mpirun: str) -> bool:
+    """Whether Open MPI gets `name` from the environment or a parameter file (where a value
+    given by us on the command line would override the site's)."""
+    if f"OMPI_MCA_{name}" in os.environ:
+        return True
+    listed = os.environ.get("OMPI_MCA_mca_param_files")  # noqa: SIM112 (Open MPI spells it so)
+    prefix = Path(os.path.realpath(mpirun)).parent.parent
+    files = (listed.split(":") if listed else
+             [Path.home() / ".openmpi" / "mca-params.conf",
+              prefix / "etc" / "openmpi-mca-params.conf",
+              Path("/etc/openmpi/openmpi-mca-params.conf")])  # Debian's
+    for path in files:
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        if any(line.split("=", 1)[0].strip() == name for line in lines):
+            return True
+    return False
+
+
 class MpiSession(NodeSession):
     def request_stop(self) -> None:
         if self.process.poll() is None:
@@ -71,7 +95,8 @@ class MpiLauncher(Launcher):
         interface = self.spec.interface
         if not self.hydra:
             options = ["--stdin", "none", "--bind-to", "none", "--oversubscribe",
-                       "--mca", "odls_base_sigkill_timeout", f"{STOP_GRACE + 2:g}"]
+                       "--mca", "odls_base_sigkill_timeout", f"{STOP_GRACE + 2:g}",
+                       *self.rsh_kex]
             if os.environ.get("SLURM_JOB_ID"):
                 # mpirun starts its daemons with srun: let that step share the job's CPUs
                 # with the batch step and with other steps (stop's checks run beside it).
@@ -84,6 +109,25 @@ class MpiLauncher(Launcher):
         if interface:
             options += ["-iface", interface]
         return options
+
+    @functools.cached_property
+    def rsh_kex(self) -> list[str]:
+        """Open MPI's own ssh launch (plm_rsh) with the ssh launcher's key-exchange order
+        (launchers/ssh.py: 75-110 ms of CPU per node saved on OpenSSH 9.0-9.8), unless the site
+        or user configured plm_rsh_args. Inside a batch job Open MPI launches through the batch
+        system and ignores it."""
+        remote = [node.host for node in self.spec.nodes if not node.local]
+        if not remote or mca_param_configured("plm_rsh_args", self.mpirun):
+            return []
+        # plm_rsh_agent: alternatives separated by ":", the first one found is used
+        agent = (os.environ.get("OMPI_MCA_plm_rsh_agent")  # noqa: SIM112 (as above)
+                 or "ssh").split(":")[0]
+        try:
+            command = tuple(shlex.split(agent))
+        except ValueError:
+            return []
+        kex = kex_options(command, remote[0]) if command else ()
+        return ["--mca", "plm_rsh_args", " ".join(kex)] if kex else []
 
     def mpmd(self, contexts: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
         """mpirun running each (host, argv) as one process on that host.
