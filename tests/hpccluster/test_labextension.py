@@ -76,7 +76,7 @@ def test_dask_tab_creates_scales_adapts_and_closes_an_hpccluster(
 ):
     user = python_user
     model = server.request("PUT", "/dask/clusters/")  # the "New" button
-    assert model["name"] == "HPCCluster 1"
+    assert model["name"] == "LabCluster 1"
     assert model["workers"] == 3 and model["cores"] >= 3
     assert model["scheduler_address"].startswith(f"tls://{user.node.address}:")
     assert model["dashboard_link"].startswith(f"http://{user.node.address}:")

@@ -92,6 +92,8 @@ def test_auto_prefers_micromamba_then_mamba_then_conda(
     with pytest.raises(DaskhpcError, match="not on PATH"):
         monkeypatch.setenv("PATH", str(tmp_path / "empty"))
         select("mamba")
+    with pytest.raises(DaskhpcError, match="no such backend; choose one of auto, micromamba"):
+        select("pixi")  # SetupOptions from Python, past argparse's choices
 
 
 def test_without_conda_tools_conda_means_rattler_and_auto_asks_the_channels(

@@ -100,7 +100,7 @@ def test_config_and_hooks_are_inside_the_env(dask_install: DaskInstall) -> None:
         [str(dask_install.python), "-c",
          "import dask, sys; print(dask.config.get('labextension.factory.class'))"],
         env=dask_install.env(), capture_output=True, text=True, timeout=120)
-    assert check.stdout.strip() == "HPCCluster", check.stderr
+    assert check.stdout.strip() == "LabCluster", check.stderr
     source = Path(__file__).resolve().parents[2] / "src" / "daskhpc"
     if (source / "client_config.py").exists():
         pth = list((dask_install.prefix / "lib").glob("python3*/site-packages/daskhpc_*.pth"))

@@ -157,7 +157,10 @@ def hub_site() -> Iterator[HubSite]:
                              module))
         hub = Hub(slurm, root / "hub")
         for person in people:
-            hub.add_user(person.name, person.env, person.prologue)
+            # As a site would write it for users' own installs: the job script expands $HOME.
+            env = (f"$HOME/{person.env.relative_to(person.unix.home)}"
+                   if person.env.is_relative_to(person.unix.home) else str(person.env))
+            hub.add_user(person.name, env, person.prologue)
         hub.start()
         yield HubSite(root, slurm, hub, *people)
     finally:
@@ -241,16 +244,26 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-def log_in(browser: Any, site: HubSite, person: Person) -> Any:
-    """A new browser page logged in to the hub as person (PAM password), at their JupyterLab."""
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+def log_in(browser: Any, site: HubSite, person: Person, height: int = 900) -> Any:
+    """A new browser page logged in to the hub as person (PAM password), at their JupyterLab in
+    its default layout (`?reset`: the layout an earlier test left, e.g. the Dask tab open, would
+    otherwise be restored, and clicking the tab would close it)."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
     page.set_default_timeout(180_000)  # a loaded 2-core machine runs hub, nodes and browser
     page.goto(f"{site.hub.url}/hub/login")
     page.fill("#username_input", person.name)
     page.fill("#password_input", person.unix.password)
     page.click("#login_submit")
     page.wait_for_url("**/lab**")
+    page.goto(f"{site.hub.url}/user/{person.name}/lab?reset")
+    page.locator(".jp-LauncherCard").first.wait_for()
     return page
+
+
+def open_dask_tab(page: Any) -> None:
+    """Click the Dask tab in JupyterLab's left bar (the layout is the default one)."""
+    page.locator('[data-id="dask-dashboard-launcher"]').click()
+    page.locator(".dask-DaskSidebar").wait_for()
 
 
 def screenshot_dir() -> Path | None:

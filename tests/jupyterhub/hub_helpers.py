@@ -19,11 +19,8 @@ def fetch(server: UserServer, path: str) -> tuple[int, str]:
         return error.code, error.read().decode(errors="replace")
 
 
-def connect_cell(user: str) -> str:
-    """The Palmetto notebooks' connect cell, unchanged, plus a task on every worker."""
-    return f"""\
-from dask.distributed import Client
-client = Client(scheduler_file='/home/{user}/dask-scheduler.json')
+# A task on every worker: the nodes they ran on, their sum, and the client's dashboard link.
+ON_EVERY_WORKER = """\
 import socket
 workers = client.scheduler_info(n_workers=-1)["workers"]
 futures = [client.submit(lambda i: (i * i, socket.gethostname()), i, workers=[w], pure=False)
@@ -32,6 +29,13 @@ print(sorted(set(host for _, host in client.gather(futures))))
 print(sum(square for square, _ in client.gather(futures)))
 print(client.dashboard_link)
 """
+
+
+def connect_cell(user: str) -> str:
+    """The Palmetto notebooks' connect cell, unchanged, plus a task on every worker."""
+    return ("from dask.distributed import Client\n"
+            f"client = Client(scheduler_file='/home/{user}/dask-scheduler.json')\n"
+            + ON_EVERY_WORKER)
 
 
 def fetch_dashboard(server: UserServer, path: str, timeout: float = 60) -> tuple[int, str]:

@@ -6,7 +6,7 @@ admin's --system install through its module."""
 from __future__ import annotations
 
 import pytest
-from conftest import HubSite, RunningCluster
+from conftest import VERSION, HubSite, RunningCluster
 from hub_helpers import connect_cell, fetch, fetch_dashboard
 
 pytestmark = [pytest.mark.jupyterhub, pytest.mark.slurm]
@@ -42,6 +42,6 @@ def test_user_install_terminal_and_notebook(hub_site: HubSite,
 
 
 def test_system_install_through_the_module(hub_site: HubSite, bob_cluster: RunningCluster) -> None:
-    # Bob's notebook on the module's kernel is not checked here yet: starting that kernel
-    # through the hub answered 500 (see docs/jupyterhub.md).
     check_started_across_the_job(hub_site, bob_cluster)
+    # The --system install's kernel, found through the module's JUPYTER_PATH in the server.
+    check_notebook(bob_cluster, f"dask-{VERSION}")

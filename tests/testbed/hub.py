@@ -3,7 +3,8 @@
 The hub (this venv's `jupyterhub`, PAM login of real Unix users) and its configurable-http-proxy
 listen on the bed's gateway address, which the nodes reach; batchspawner's SlurmSpawner submits
 each user's server as a 2-node job (`sudo -u <user> sbatch`) whose first node runs
-`batchspawner-singleuser jupyterhub-singleuser` from the daskhpc environment as a job step.
+`batchspawner-singleuser daskhpc-singleuser` from the daskhpc environment as a job step (it
+keeps `jupyterhub-singleuser` running while the job lives).
 Which environment, and what the job script does before (e.g. `module load daskhpc`), is set per
 user in users.json, read at each spawn. Tests drive the hub's REST API with a service token and
 the user's server (terminals, kernels) through the proxy, as the browser would.
@@ -75,7 +76,9 @@ c.Spawner.http_timeout = 180
 c.Spawner.environment = {{"SLURM_CONF": SETTINGS["slurm_conf"]}}
 c.SlurmSpawner.req_options = "--nodes=2"
 # The server is one task on the job's first node; the rest of the job is the user's.
-c.SlurmSpawner.req_srun = "srun --nodes=1 --ntasks=1"
+# --export=ALL: the job's `--export=<keepvars>` leaves SLURM_EXPORT_ENV set, and srun would
+# otherwise drop what the prologue set up (module load: PATH, JUPYTER_PATH for the kernel).
+c.SlurmSpawner.req_srun = "srun --nodes=1 --ntasks=1 --export=ALL"
 c.SlurmSpawner.startup_poll_interval = 0.3
 # squeue reports the batch host by name (nodeN); the hub reaches it by address.
 c.SlurmSpawner.state_exechost_re = r"\\s+node(\\d+)$"
@@ -84,7 +87,8 @@ c.SlurmSpawner.state_exechost_exp = SETTINGS["node_address_prefix"] + r"\\1"
 
 def per_user(spawner):
     user = json.loads(Path(SETTINGS["users_file"]).read_text())[spawner.user.name]
-    spawner.cmd = [user["env"] + "/bin/jupyterhub-singleuser"]
+    # The server is started again if it dies while the job lives (daskhpc.singleuser).
+    spawner.cmd = [user["env"] + "/bin/daskhpc-singleuser"]
     spawner.batchspawner_singleuser_cmd = user["env"] + "/bin/batchspawner-singleuser"
     spawner.req_prologue = user["prologue"]
 
@@ -113,9 +117,10 @@ class Hub:
     def log(self) -> Path:
         return self.workdir / "hub.log"
 
-    def add_user(self, name: str, env: Path, prologue: str = "") -> None:
-        """How `name`'s server starts: from `env`, after `prologue` in the job script."""
-        self.users[name] = {"env": str(env), "prologue": prologue}
+    def add_user(self, name: str, env: str, prologue: str = "") -> None:
+        """How `name`'s server starts: from `env` (the job script expands it), after `prologue`
+        in the job script."""
+        self.users[name] = {"env": env, "prologue": prologue}
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "users.json").write_text(json.dumps(self.users))
 

@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import datetime
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -309,3 +310,15 @@ class HPCCluster(Cluster):
                 logs[f"{path.stem} (node)" if path.stem != "supervisor" else "Supervisor"] = (
                     Log(text))
         return logs
+
+
+class LabCluster(HPCCluster):
+    """The JupyterLab Dask tab's "New" cluster (setup sets `labextension.factory` to it): an
+    HPCCluster whose scheduler file is its own, never ~/dask-scheduler.json. That file names
+    the cluster notebooks connect to with the usual line, and while one runs there, "New" would
+    be refused; the tab's card gives this cluster's address instead."""
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("scheduler_file", str(
+            paths.state_dir() / f"dask-tab-scheduler-{secrets.token_hex(4)}.json"))
+        super().__init__(**options)

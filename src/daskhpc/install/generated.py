@@ -37,12 +37,13 @@ def dask_config_text() -> str:
     return """\
 # Installed by daskhpc setup-dask.sh inside this environment; removed with it.
 labextension:
-  # The JupyterLab Dask tab's "New" button: daskhpc.HPCCluster, the cluster start-dask-cluster
-  # starts (TLS, every node of the job; this machine alone outside a job). It lives as long as
-  # the Jupyter server or until closed from the tab. kwargs take start-dask-cluster's options.
+  # The JupyterLab Dask tab's "New" button: daskhpc.LabCluster, the cluster start-dask-cluster
+  # starts (TLS, every node of the job; this machine alone outside a job) with a scheduler file
+  # of its own. It lives as long as the Jupyter server or until closed from the tab. kwargs take
+  # start-dask-cluster's options.
   factory:
     module: daskhpc
-    class: HPCCluster
+    class: LabCluster
     args: []
     kwargs: {}
   default:

@@ -41,7 +41,6 @@ class InstallOptions:
     channels: tuple[str, ...]  # conda channel URLs, in order
     given_channels: tuple[str, ...]  # --channel (or the install's recorded ones)
     given_environment: bool  # source came from --environment (or the install's record)
-    rattler_cache: Path  # the rattler backend's package and index cache
 
     @property
     def env_python(self) -> Path:
@@ -176,5 +175,4 @@ def resolve(asked: SetupOptions) -> InstallOptions:
         channels=tuple(channel_urls),
         given_channels=tuple(given_channels),
         given_environment=bool(environment),
-        rattler_cache=paths.cache_dir() / "rattler",
     )

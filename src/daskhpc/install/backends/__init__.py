@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
+from daskhpc.errors import DaskhpcError
 from daskhpc.install.backends.base import Backend, Reason
 from daskhpc.install.backends.conda import CondaTool
 from daskhpc.install.backends.rattler import Rattler
@@ -42,7 +43,8 @@ def select(choice: str, channels: Sequence[str] = (), recorded: Optional[str] = 
                 chosen = kind.choose(choice)
                 if chosen is not None:
                     return chosen
-        raise ValueError(f"no backend answers {choice!r}")  # argparse allows only the names
+        raise DaskhpcError(f"--backend {choice}: no such backend; choose one of "
+                           f"{', '.join(backend_choices())}")
     recorded_kind = named(recorded) if recorded else None
     kept = recorded_kind.keep(recorded) if recorded_kind and recorded else None
     passed_over: list[Reason] = []

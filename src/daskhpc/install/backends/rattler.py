@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
 
+from daskhpc import paths
 from daskhpc.install import channels as channel_list
 from daskhpc.install.backends import venv
 from daskhpc.install.backends.base import (
@@ -158,10 +159,11 @@ class Rattler(Backend):
     def build_commands(self, context: Context, build: Path) -> list[list[str]]:
         options, runner = context.options, context.tools.runner
         assert runner is not None
-        context.ensure_dir(options.rattler_cache.parent)
-        context.manifest.record("tree", options.rattler_cache)
+        cache = paths.cache_dir() / "rattler"  # packages and channel indexes
+        context.ensure_dir(cache.parent)
+        context.manifest.record("tree", cache)
         return [create_command(runner, options.repo, build, options.source,
-                               list(options.channels), options.rattler_cache)]
+                               list(options.channels), cache)]
 
     def package_commands(self, context: Context, build: Path) -> list[list[str]]:
         """Bytecode for site-packages only: its python brings a compiled stdlib, and rattler
