@@ -17,7 +17,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -241,22 +240,19 @@ class Bed:
             self.groups.close()
 
 
-_PLACEHOLDER: list[Path] = []  # made once per bench process, copied into every home
-
-
 def installed_home(home: Path) -> Path:
     """`home` as setup-dask.sh leaves a user's: with the placeholder client certificates that
     the current-tls link points to when no cluster runs (daskhpc.cluster.tls.current). Without
-    them the first stop-dask-cluster makes them: 0.1 CPU s no user with an install pays."""
+    them the first stop-dask-cluster makes them: 0.1 CPU s no user with an install pays. They
+    are made once beside the homes (in the bench's work directory, removed with it)."""
     relative = Path(".local", "state", "daskhpc", "no-cluster-tls")
-    if not _PLACEHOLDER:
-        made = Path(tempfile.mkdtemp(prefix="daskhpc-bench-home-"))
+    made = home.parent / "placeholder-home"
+    if not (made / relative).exists():
         subprocess.run([PYTHON, "-c", "from daskhpc.cluster.tls.current import ensure_current; "
                         "ensure_current()"], check=True,
                        env={"HOME": str(made), "PATH": "/usr/bin:/bin",
                             "PYTHONPATH": str(REPO / "src")})
-        _PLACEHOLDER.append(made / relative)
-    shutil.copytree(_PLACEHOLDER[0], home / relative)
+    shutil.copytree(made / relative, home / relative)
     return home
 
 
