@@ -6,8 +6,8 @@ admin's --system install through its module."""
 from __future__ import annotations
 
 import pytest
-from conftest import VERSION, HubSite, RunningCluster
 from hub_helpers import connect_cell, fetch, fetch_dashboard
+from hub_site import VERSION, HubSite, RunningCluster
 
 pytestmark = [pytest.mark.jupyterhub, pytest.mark.slurm]
 

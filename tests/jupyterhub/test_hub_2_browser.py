@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import pytest
-from conftest import HubSite, RunningCluster, log_in, open_dask_tab, screenshot_dir
 from hub_helpers import ON_EVERY_WORKER, fetch
+from hub_site import HubSite, RunningCluster, log_in, open_dask_tab, screenshot_dir
 
 pytestmark = [pytest.mark.jupyterhub, pytest.mark.browser, pytest.mark.slurm]
 
@@ -49,8 +49,17 @@ def run_cell(page: Any, code: str) -> str:
     """Type code into the notebook's last cell, run it (Shift+Enter), and return its output."""
     outputs = page.locator(".jp-OutputArea-output")
     before = outputs.count()
-    page.locator(".jp-Notebook .jp-Cell .cm-content").last.click()
-    page.keyboard.type(code)
+    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").last
+    for _ in range(3):
+        # a click before a new notebook's editor is ready types nowhere (or only part): check
+        # that the cell holds the code, else clear it and type again
+        editor.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.press("Delete")
+        page.keyboard.type(code)
+        if editor.inner_text().rstrip().endswith(code.splitlines()[-1]):
+            break
+        page.wait_for_timeout(1000)
     page.keyboard.press("Shift+Enter")
     outputs.nth(before).wait_for()
     return str(outputs.nth(before).inner_text())

@@ -5,8 +5,8 @@ node who finds the port gets 404s."""
 from __future__ import annotations
 
 import pytest
-from conftest import HubSite, RunningCluster
 from hub_helpers import fetch, fetch_dashboard
+from hub_site import HubSite, RunningCluster
 
 pytestmark = [pytest.mark.jupyterhub, pytest.mark.slurm]
 

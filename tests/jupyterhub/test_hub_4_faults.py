@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HubSite, Person, RunningCluster, start_in_terminal
 from hub_helpers import connect_cell, fetch, fetch_dashboard
+from hub_site import HubSite, Person, RunningCluster, start_in_terminal
 from server_api import UserServer
 
 pytestmark = [pytest.mark.jupyterhub, pytest.mark.slurm]
