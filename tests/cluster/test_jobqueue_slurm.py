@@ -66,3 +66,32 @@ def test_jobs_join_the_cluster_and_stop_cancels_them(slurm_user: SlurmUser) -> N
     assert not any(name.startswith("dask-") for name in job_names(home / "queue_after"))
     slurm_user.slurm.wait_jobs_gone()
     assert slurm_user.wait_until_clean() == {}
+
+
+def test_jobs_that_cannot_be_submitted_fail_the_start_and_leave_nothing(
+        slurm_user: SlurmUser) -> None:
+    """sbatch refuses the site's settings (a partition that does not exist): start says so in
+    one line, exits non-zero, and stops the cluster it had started: nothing is left running."""
+    home = slurm_user.home
+    python = shlex.quote(PYTHON)
+    script = home / "refused.sh"
+    script.write_text(
+        "#!/bin/sh\ncd \"$HOME\"\n"
+        f"{python} -m daskhpc start --jobs 1 > refused.out 2> refused.err; echo $? > start.code\n"
+        f"{python} -m daskhpc status > status.out 2>&1\n"
+        "squeue -h -o '%i %j' > refused_queue\n"
+        "pgrep -u \"$(id -u)\" -af 'daskhpc.cluster|dask_worker' > left || true\n"
+    )
+    script.chmod(0o755)
+    env = {"DASK_JOBQUEUE__SLURM__QUEUE": "no-such-partition",
+           "DASK_JOBQUEUE__SLURM__CORES": "1", "DASK_JOBQUEUE__SLURM__MEMORY": "500MiB"}
+    result = slurm_user.slurm.run(["salloc", "-N1", str(script)], env={**slurm_user.env, **env},
+                                  timeout=300)
+    assert result.returncode == 0, slurm_user.logs(result.stderr)
+    assert (home / "start.code").read_text().strip() != "0"
+    error = (home / "refused.err").read_text().strip().splitlines()[-1]
+    assert "submitting worker job 1 of 1 failed" in error and "partition" in error.lower()
+    assert "stopped, nothing of it is left running" in error
+    assert "no cluster is running" in (home / "status.out").read_text()
+    assert not [name for name in job_names(home / "refused_queue") if name.startswith("dask-")]
+    assert (home / "left").read_text() == ""

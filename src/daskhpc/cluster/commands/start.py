@@ -100,7 +100,19 @@ def starting_line(spec: ClusterSpec, why: str) -> str:
 
 
 def submit_jobs(spec: ClusterSpec, count: int, say: Callable[[str], None]) -> None:
-    job_ids = jobqueue.submit_jobs(spec, count, os.environ)
+    """--jobs, once the cluster is ready. When they cannot be submitted the start has failed,
+    and like any failed start it leaves nothing running: the cluster is stopped."""
+    try:
+        job_ids = jobqueue.submit_jobs(spec, count, os.environ)
+    except BaseException as error:
+        from daskhpc.cluster.commands.stop import stop_cluster
+
+        stop_cluster(ClusterState(Path(spec.cluster_dir)))
+        if isinstance(error, DaskhpcError):
+            raise DaskhpcError(f"{error}; cluster {spec.cluster_id} stopped, nothing of it is "
+                               "left running (fix the site's jobqueue settings or leave out "
+                               "--jobs)", error.exit_code) from None
+        raise
     say(f"submitted {len(job_ids)} worker job(s) that join this cluster: "
         f"{' '.join(job_ids)} (stop-dask-cluster cancels them)")
 
@@ -332,15 +344,11 @@ def start_held(options: StartOptions, note: Callable[[str], None],
         supervisor.stdin.close()
     note(f"Dask cluster {spec.cluster_id} is running: {ready['connected']} workers on "
          f"{len(spec.nodes)} node(s)")
-    state = ClusterState(Path(spec.cluster_dir))
     if options.jobs:
         try:
             submit_jobs(spec, options.jobs, note)
         except BaseException:
             if holder is not None:
-                from daskhpc.cluster.commands.stop import stop_cluster
-
-                stop_cluster(state)
                 holder.release()
             raise
-    return state, holder
+    return ClusterState(Path(spec.cluster_dir)), holder

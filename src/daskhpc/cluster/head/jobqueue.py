@@ -157,8 +157,7 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str],
     except (RuntimeError, ValueError, OSError) as error:
         cancel(job_ids, system)
         raise DaskhpcError(f"submitting worker job {len(job_ids) + 1} of {count} failed "
-                           f"({str(error).strip().splitlines()[-1]}); the cluster still "
-                           "runs without them") from None
+                           f"({str(error).strip().splitlines()[-1]})") from None
     finally:
         _record(spec, system, job_ids, names, first + len(job_ids))
     return job_ids

@@ -186,9 +186,9 @@ class Supervisor:
             await self._nap(SESSION_CHECK - PROGRESS_SPACING)
         if self.stop.is_set():
             return 1
-        count = sum(self._per_host(scheduler).values())
-        missing = [node.host for node in self.spec.nodes
-                   if self._per_host(scheduler)[node.host] < node.workers]
+        connected = self._per_host(scheduler)
+        count = sum(connected.values())
+        missing = [node.host for node in self.spec.nodes if connected[node.host] < node.workers]
         if count < self.spec.min_workers or count == 0:
             timed_out = time.monotonic() > deadline
             self.tell(messages.ERROR, message=self._shortfall(count, missing, timed_out))
@@ -299,7 +299,6 @@ class Supervisor:
         identity = scheduler.identity()
         identity["daskhpc_cluster"] = self.spec.cluster_id
         write_private(path, json.dumps(identity, indent=2))
-
 
     def _end_sessions(self) -> None:
         """Ask every session to stop at once, then wait for all of them (stop-dask-cluster waits

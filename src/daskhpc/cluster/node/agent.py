@@ -1,12 +1,11 @@
 """Node agent: starts one node's workers, records them, and makes sure they end.
 
 `python -m daskhpc.cluster.node.agent CLUSTER_DIR HOST` runs on each node (locally or under
-ssh -tt).
-It is a child subreaper, so a worker process orphaned by its nanny becomes its child, and it exits
-only when every process under it is gone; then it marks the node's record file finished. It kills
-everything under it (SIGKILL: the cluster is discarded, no orderly close is needed) on a "stop"
-line or EOF on stdin, SIGTERM, SIGHUP (its ssh session ended) or SIGINT; its workers get SIGTERM
-if it is killed (PR_SET_PDEATHSIG). Standard library only, for a fast
+ssh -tt). It is a child subreaper, so a worker process orphaned by its nanny becomes its child,
+and it exits only when every process under it is gone; then it marks the node's record file
+finished. It kills everything under it (SIGKILL: the cluster is discarded, no orderly close is
+needed) on a "stop" line or EOF on stdin, SIGTERM, SIGHUP (its ssh session ended) or SIGINT;
+its workers get SIGTERM if it is killed (PR_SET_PDEATHSIG). Standard library only, for a fast
 start: each worker imports distributed itself.
 
 Scaling: the agent follows the node's entry in targets.json (daskhpc.cluster.targets), starting
