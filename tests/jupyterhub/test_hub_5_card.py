@@ -39,9 +39,25 @@ def wait_until(check: Callable[[], bool], what: str, limit: float = 120) -> None
 
 
 def workers_on_nodes(site: HubSite, address: str) -> dict[str, int]:
-    """Worker processes of the cluster at address, by node (as `ps` on each node shows them)."""
-    return {node.hostname: len(node.processes(f"dask_worker {address} "))
+    """Workers of the cluster at address running on each node, as `ps` there shows them (a
+    worker is two processes of one command line, its nanny's and its own: count names)."""
+    return {node.hostname: len({re.search(r"--name (\S+)", line)[1]  # type: ignore[index]
+                                for line in node.processes(f"dask_worker {address} ")})
             for node in site.slurm.compute}
+
+
+def wait_for_workers(site: HubSite, card: Card, counts: list[int], limit: float = 120) -> None:
+    """Until the card shows sum(counts) workers and the nodes run that many worker processes
+    each (in any order: which worker retires is the scheduler's choice)."""
+    deadline = time.monotonic() + limit
+    while True:
+        seen = workers_on_nodes(site, card.address)
+        if card.shows_workers(sum(counts)) and sorted(seen.values()) == counts:
+            return
+        assert time.monotonic() < deadline, (
+            f"after {limit} s: the card shows {card.item.inner_text()!r}, the nodes run {seen}, "
+            f"expected {counts}")
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +152,9 @@ def error_shown(card: Card) -> str:
 
 def test_scale_button_sets_the_workers_on_the_nodes(hub_site: HubSite, card: Card) -> None:
     scale_from_card(card, workers=1)
-    wait_until(lambda: card.shows_workers(1), "the card showing 1 worker")
-    wait_until(lambda: sorted(workers_on_nodes(hub_site, card.address).values()) == [0, 1],
-               "one worker process left on the nodes")
+    wait_for_workers(hub_site, card, [0, 1])
     scale_from_card(card, workers=2)
-    wait_until(lambda: card.shows_workers(2), "the card showing 2 workers")
-    assert workers_on_nodes(hub_site, card.address) == {"node1": 1, "node2": 1}
+    wait_for_workers(hub_site, card, [1, 1])
     # past the job's nodes: one message saying what is wrong and what to do, nothing changes
     scale_from_card(card, workers=3)
     message = error_shown(card)
@@ -156,13 +169,10 @@ def test_adaptive_scaling_and_scale_by_hand_after_it(hub_site: HubSite, card: Ca
     scale_from_card(card, adapt=(1, 2))
     wait_until(lambda: "Minimum Workers: 1" in card.item.inner_text()
                and "Maximum Workers: 2" in card.item.inner_text(), "the card showing adapt")
-    # idle: Adaptive retires down to its minimum
-    wait_until(lambda: card.shows_workers(1), "an idle adaptive cluster shrinking to 1")
-    wait_until(lambda: sum(workers_on_nodes(hub_site, card.address).values()) == 1,
-               "one worker process left on the nodes")
+    wait_for_workers(hub_site, card, [0, 1])  # idle: Adaptive retires down to its minimum
     # SCALE by hand ends adaptive scaling: the 2 workers stay although the cluster is idle
     scale_from_card(card, workers=2)
-    wait_until(lambda: card.shows_workers(2), "the card showing 2 workers")
+    wait_for_workers(hub_site, card, [1, 1])
     assert "Minimum Workers" not in card.item.inner_text()
     time.sleep(6)  # Adaptive (1 s interval, 3 idle rounds) would have retired one by now
     assert card.shows_workers(2)
