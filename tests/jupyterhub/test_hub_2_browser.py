@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hub_helpers import ON_EVERY_WORKER, connect_cell, fetch
 from hub_site import HubSite, RunningCluster, log_in, open_dask_tab, screenshot_dir
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [pytest.mark.jupyterhub, pytest.mark.browser, pytest.mark.slurm]
 
@@ -46,23 +47,37 @@ def test_printed_link_shows_the_dashboard_and_every_worker(
 
 
 def run_cell(page: Any, code: str) -> str:
-    """Type code into the notebook's last cell, run it (Shift+Enter), and return its output."""
-    outputs = page.locator(".jp-OutputArea-output")
-    before = outputs.count()
-    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").last
+    """Type code into the notebook's last cell once its kernel is idle, run it (Shift+Enter), and
+    return its output, as a user does who waits for the kernel before typing."""
+    notebook = page.locator(".jp-NotebookPanel:visible")
+    notebook.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
+    cell = notebook.locator(".jp-CodeCell").nth(notebook.locator(".jp-CodeCell").count() - 1)
+    editor, prompt = cell.locator(".cm-content"), cell.locator(".jp-InputPrompt")
     for _ in range(3):
-        # a click before a new notebook's editor is ready types nowhere (or only part): check
-        # that the cell holds the code, else clear it and type again
+        # a click before a new notebook's editor is ready types nowhere (or only part), and
+        # a Shift+Enter may find the focus elsewhere: check each step as a user sees it
         editor.click()
         page.keyboard.press("Control+A")
         page.keyboard.press("Delete")
         page.keyboard.type(code)
-        if editor.inner_text().rstrip().endswith(code.splitlines()[-1]):
+        if not editor.inner_text().rstrip().endswith(code.splitlines()[-1]):
+            page.wait_for_timeout(1000)
+            continue
+        page.keyboard.press("Shift+Enter")
+        try:  # "[*]:" while it runs, "[1]:" when done; "[ ]:" means it never ran
+            page.wait_for_function("p => !p.textContent.includes('[ ]')",
+                                   arg=prompt.element_handle(), timeout=15_000)
             break
-        page.wait_for_timeout(1000)
-    page.keyboard.press("Shift+Enter")
-    outputs.nth(before).wait_for()
-    return str(outputs.nth(before).inner_text())
+        except PlaywrightTimeout:
+            continue
+    output = cell.locator(".jp-OutputArea-output").first
+    try:
+        output.wait_for()
+    except PlaywrightTimeout:
+        status = notebook.locator(".jp-Notebook-ExecutionIndicator").get_attribute("data-status")
+        raise AssertionError(f"no output: cell {editor.inner_text()!r}, prompt "
+                             f"{prompt.inner_text()!r}, kernel {status}") from None
+    return str(output.inner_text())
 
 
 def open_panes(page: Any, link_part: str) -> None:
