@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from hub_helpers import ON_EVERY_WORKER, fetch
+from hub_helpers import ON_EVERY_WORKER, connect_cell, fetch
 from hub_site import HubSite, RunningCluster, log_in, open_dask_tab, screenshot_dir
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -150,7 +150,8 @@ def test_new_button_makes_a_cluster_across_the_job(browser: Any, hub_site: HubSi
                                                    alice_cluster: RunningCluster) -> None:
     """The tab's NEW button, clicked while the terminal's cluster runs: a daskhpc cluster on
     both nodes of the job, its card with the dashboard through the hub, panes drawn from it, a
-    notebook computing on it, and its SHUTDOWN button leaving nothing behind."""
+    new notebook computing on it and, with the site's unchanged connect line, on the terminal's
+    cluster (one client certificate for both), and its SHUTDOWN button leaving nothing behind."""
     alice = hub_site.alice
     before = set(alice.unix.pids())
     # Tall enough for the cluster list below the pane buttons (a user scrolls; so do we).
@@ -175,11 +176,14 @@ def test_new_button_makes_a_cluster_across_the_job(browser: Any, hub_site: HubSi
         assert address, text
         kernel = alice_cluster.server.kernel("dask")
         try:
+            terminals = kernel.execute(connect_cell(alice.name)).splitlines()
             lines = kernel.execute("from dask.distributed import Client\n"
                                    f"client = Client({address[1]!r})\n{ON_EVERY_WORKER}"
                                    ).splitlines()
         finally:
             kernel.close()
+        assert terminals[0] == "['node1', 'node2']", terminals
+        assert terminals[2] == alice_cluster.link
         assert lines[0] == "['node1', 'node2']", lines
         assert lines[2] == link
         shutdown = card.get_by_text("SHUTDOWN")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from daskhpc.cluster.launchers import get_launcher
 from daskhpc.cluster.node.processes import reap
@@ -51,11 +50,6 @@ def reap_leftovers(state: ClusterState) -> int:
 
 
 def forget(state: ClusterState) -> None:
-    """The cluster is gone: its scheduler file and the client TLS pointer go with it."""
-    if state.spec.tls_dir:
-        from daskhpc.cluster.tls.current import clear_current
-        from daskhpc.cluster.tls.material import ClusterTLS
-
-        clear_current(ClusterTLS(Path(state.spec.tls_dir)))
+    """The cluster is gone: its scheduler file goes with it."""
     remove_scheduler_file(state.spec)
     state.mark_stopped()

@@ -134,9 +134,9 @@ class Supervisor:
 
         security = None
         if self.spec.tls_dir:
-            from daskhpc.cluster.tls.material import load_cluster_tls
+            from daskhpc.cluster.tls.material import load_tls
 
-            security = load_cluster_tls(Path(self.spec.tls_dir)).security("scheduler")
+            security = load_tls(Path(self.spec.tls_dir), "scheduler").security("scheduler")
         with dask.config.set({"distributed.scheduler.http.routes": dashboard.scheduler_routes()}):
             scheduler = Scheduler(
                 host=self.spec.scheduler_host,
