@@ -114,6 +114,7 @@ def test_dashboard_link_opens_the_dashboard(card: Card) -> None:
     with card.page.expect_popup() as opened:
         card.item.locator("a").click()
     dashboard = opened.value
+    dashboard.set_default_timeout(180_000)  # as log_in's pages: the machine may be loaded
     try:
         dashboard.wait_for_selector("canvas", state="attached")
         assert dashboard.url.endswith(card.link)
