@@ -9,9 +9,8 @@ its acknowledgement. If the start command goes away before that (EOF), or on
 SIGTERM/SIGINT/SIGHUP later, it shuts down: ask every node session to stop at once (each agent
 kills its workers: the cluster is discarded), wait until each node agent has verified its
 processes are gone, remove the scheduler file and the scheduler's scratch directory, and exit
-without closing the scheduler. A node
-whose session ends while the cluster runs (lost) has its workers removed from the scheduler at
-once and is named in status.json.
+without closing the scheduler. A node whose session ends while the cluster runs (lost) has its
+workers removed from the scheduler at once and is named in status.json.
 
 "hold" instead of the acknowledgement (an HPCCluster in a kernel) binds the cluster to the
 process that started it: when that process ends, even killed, its end of the pipe closes and the

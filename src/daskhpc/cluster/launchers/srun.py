@@ -6,8 +6,7 @@ broadcast to every task so the "stop" line reaches every agent. When the supervi
 gets SIGUSR1 (PR_SET_PDEATHSIG), which it forwards to every task: each agent ends its workers
 and removes its scratch, then the step ends (SIGTERM would make srun SIGKILL the tasks at once,
 leaving their directories for stop to remove). `scancel` or the walltime signal the agents
-directly. Each task learns its node from SLURMD_NODENAME, the name the
-allocation lists it under.
+directly. Each task learns its node from SLURMD_NODENAME, the name the allocation lists it under.
 """
 
 from __future__ import annotations
