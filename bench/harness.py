@@ -242,9 +242,9 @@ class Bed:
 
 def installed_home(home: Path) -> Path:
     """`home` as setup-dask.sh leaves a user's: with the placeholder client certificates that
-    the current-tls link points to when no cluster runs (daskhpc.cluster.tls.current). Without
-    them the first stop-dask-cluster makes them: 0.1 CPU s no user with an install pays. They
-    are made once beside the homes (in the bench's work directory, removed with it)."""
+    the current-tls link points to before the user's first cluster (daskhpc.cluster.tls.
+    current). They are made once beside the homes (in the bench's work directory, removed with
+    it). The first start in each home makes the user's CA (daskhpc.cluster.tls.user)."""
     relative = Path(".local", "state", "daskhpc", "no-cluster-tls")
     made = home.parent / "placeholder-home"
     if not (made / relative).exists():

@@ -17,8 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
 
-# Layout of a cluster's TLS directory, written by daskhpc.cluster.tls.material (which imports
-# these).
+# Layout of a TLS directory (a cluster's, the user's client certificates), written by
+# daskhpc.cluster.tls.material (which imports these).
 CA_FILE = "ca.pem"
 # A --system install's placeholder certificates, inside the environment (sys.prefix).
 SHARED_PLACEHOLDER = ("share", "daskhpc", "no-cluster-tls")
@@ -58,7 +58,7 @@ def current_tls_directory(environ: "MutableMapping[str, str]") -> str:
 
 
 def apply(environ: "MutableMapping[str, str]" = os.environ) -> None:
-    """Point dask's dashboard link and client TLS at the user's current cluster."""
+    """Point dask's dashboard link and client TLS at the user's client certificates."""
     try:  # noqa: SIM105 (contextlib.suppress: importing contextlib costs ~2 ms)
         _apply(environ)
     except Exception:
@@ -101,7 +101,7 @@ def _point_at_shared_placeholder(link: str) -> bool:
     """A --system install's kernel before its user's first cluster (the user never ran setup,
     which makes a user install's placeholder): point the user's current-tls link at the
     environment's shared placeholder, so that the settings name the link, which
-    start-dask-cluster later points at the cluster's certificates."""
+    start-dask-cluster later points at the user's client certificates."""
     shared = os.path.join(sys.prefix, *SHARED_PLACEHOLDER)
     if not os.path.exists(os.path.join(shared, CA_FILE)):
         return False

@@ -64,9 +64,13 @@ tools_dir = _location(data_dir, "tools")
 install_log_dir = _location(state_dir, "logs")
 # One sub-directory per cluster: spec, process records, logs, certificates.
 clusters_dir = _location(state_dir, "clusters")
-# Symlink to the TLS directory of the user's latest cluster; new kernels' clients use it.
+# The user's CA: it signs the certificates of every cluster of theirs and their client's.
+user_ca_dir = _location(state_dir, "ca")
+# The user's client certificates, one sub-directory per issue (renewal swaps current-tls).
+client_tls_dir = _location(state_dir, "client-tls")
+# Symlink to the user's client certificates; every client in their environments uses it.
 current_tls_link = _location(state_dir, "current-tls")
-# Valid TLS files no cluster trusts: where current-tls points while no cluster runs.
+# Valid TLS files no cluster trusts: where current-tls points before the user's first cluster.
 placeholder_tls_dir = _location(state_dir, "no-cluster-tls")
 
 # Where the wrappers go; ~/bin is what the site script used and what users expect.

@@ -17,8 +17,8 @@ from testbed.scratch import cluster_ids, scratch_left
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable  # the dev venv: the "environment" every node shares
 
-# A client that connects with the cluster's own client certificate, runs a computation on
-# every worker and prints what a user would look at.
+# A client that connects with the user's client certificate, runs a computation on every worker
+# and prints what a user would look at.
 CLIENT_SCRIPT = """
 import json, socket, sys
 from pathlib import Path
@@ -26,8 +26,8 @@ from dask.distributed import Client
 info = json.loads(Path(sys.argv[1]).read_text())
 security = None
 if info["address"].startswith("tls://"):
-    from daskhpc.cluster.tls.material import load_cluster_tls
-    security = load_cluster_tls(Path(sys.argv[2])).security("client")
+    from daskhpc.cluster.tls.user import client_tls
+    security = client_tls().security("client")
 with Client(info["address"], security=security, timeout=30) as client:
     workers = client.scheduler_info(n_workers=-1)["workers"]
     hostnames = client.run(socket.gethostname)
@@ -89,8 +89,7 @@ class User:
         return max(specs, key=lambda spec: spec["created"])
 
     def compute(self, spec: dict[str, Any]) -> dict[str, Any]:
-        argv = self.argv([PYTHON, "-c", CLIENT_SCRIPT, spec["scheduler_file"],
-                          str(spec["tls_dir"])])
+        argv = self.argv([PYTHON, "-c", CLIENT_SCRIPT, spec["scheduler_file"]])
         result = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.strip().splitlines()[-1])

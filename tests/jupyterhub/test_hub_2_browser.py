@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 import pytest
-from hub_helpers import ON_EVERY_WORKER, fetch
+from hub_helpers import ON_EVERY_WORKER, connect_cell, fetch
 from hub_site import HubSite, RunningCluster, log_in, open_dask_tab, screenshot_dir
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [pytest.mark.jupyterhub, pytest.mark.browser, pytest.mark.slurm]
 
@@ -46,23 +47,37 @@ def test_printed_link_shows_the_dashboard_and_every_worker(
 
 
 def run_cell(page: Any, code: str) -> str:
-    """Type code into the notebook's last cell, run it (Shift+Enter), and return its output."""
-    outputs = page.locator(".jp-OutputArea-output")
-    before = outputs.count()
-    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").last
+    """Type code into the notebook's last cell once its kernel is idle, run it (Shift+Enter), and
+    return its output, as a user does who waits for the kernel before typing."""
+    notebook = page.locator(".jp-NotebookPanel:visible")
+    notebook.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
+    cell = notebook.locator(".jp-CodeCell").nth(notebook.locator(".jp-CodeCell").count() - 1)
+    editor, prompt = cell.locator(".cm-content"), cell.locator(".jp-InputPrompt")
     for _ in range(3):
-        # a click before a new notebook's editor is ready types nowhere (or only part): check
-        # that the cell holds the code, else clear it and type again
+        # a click before a new notebook's editor is ready types nowhere (or only part), and
+        # a Shift+Enter may find the focus elsewhere: check each step as a user sees it
         editor.click()
         page.keyboard.press("Control+A")
         page.keyboard.press("Delete")
         page.keyboard.type(code)
-        if editor.inner_text().rstrip().endswith(code.splitlines()[-1]):
+        if not editor.inner_text().rstrip().endswith(code.splitlines()[-1]):
+            page.wait_for_timeout(1000)
+            continue
+        page.keyboard.press("Shift+Enter")
+        try:  # "[*]:" while it runs, "[1]:" when done; "[ ]:" means it never ran
+            page.wait_for_function("p => !p.textContent.includes('[ ]')",
+                                   arg=prompt.element_handle(), timeout=15_000)
             break
-        page.wait_for_timeout(1000)
-    page.keyboard.press("Shift+Enter")
-    outputs.nth(before).wait_for()
-    return str(outputs.nth(before).inner_text())
+        except PlaywrightTimeout:
+            continue
+    output = cell.locator(".jp-OutputArea-output").first
+    try:
+        output.wait_for()
+    except PlaywrightTimeout:
+        status = notebook.locator(".jp-Notebook-ExecutionIndicator").get_attribute("data-status")
+        raise AssertionError(f"no output: cell {editor.inner_text()!r}, prompt "
+                             f"{prompt.inner_text()!r}, kernel {status}") from None
+    return str(output.inner_text())
 
 
 def open_panes(page: Any, link_part: str) -> None:
@@ -135,7 +150,8 @@ def test_new_button_makes_a_cluster_across_the_job(browser: Any, hub_site: HubSi
                                                    alice_cluster: RunningCluster) -> None:
     """The tab's NEW button, clicked while the terminal's cluster runs: a daskhpc cluster on
     both nodes of the job, its card with the dashboard through the hub, panes drawn from it, a
-    notebook computing on it, and its SHUTDOWN button leaving nothing behind."""
+    new notebook computing on it and, with the site's unchanged connect line, on the terminal's
+    cluster (one client certificate for both), and its SHUTDOWN button leaving nothing behind."""
     alice = hub_site.alice
     before = set(alice.unix.pids())
     # Tall enough for the cluster list below the pane buttons (a user scrolls; so do we).
@@ -160,11 +176,14 @@ def test_new_button_makes_a_cluster_across_the_job(browser: Any, hub_site: HubSi
         assert address, text
         kernel = alice_cluster.server.kernel("dask")
         try:
+            terminals = kernel.execute(connect_cell(alice.name)).splitlines()
             lines = kernel.execute("from dask.distributed import Client\n"
                                    f"client = Client({address[1]!r})\n{ON_EVERY_WORKER}"
                                    ).splitlines()
         finally:
             kernel.close()
+        assert terminals[0] == "['node1', 'node2']", terminals
+        assert terminals[2] == alice_cluster.link
         assert lines[0] == "['node1', 'node2']", lines
         assert lines[2] == link
         shutdown = card.get_by_text("SHUTDOWN")

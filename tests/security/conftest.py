@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from security_helpers import RunningCluster, stop_processes, wait_for_address
 
-from daskhpc.cluster.tls.material import create_cluster_tls
+from daskhpc.cluster.tls.material import create_standalone_tls
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
@@ -20,7 +20,7 @@ DASK = str(Path(sys.executable).with_name("dask"))
 def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     """`dask scheduler` + one `dask worker`, both with the cluster's certificates, on loopback."""
     base = tmp_path_factory.mktemp("tls-cluster")
-    tls = create_cluster_tls(base / "tls")
+    tls = create_standalone_tls(base / "tls")
     scheduler_file = base / "scheduler.json"
     log_dir = base / "logs"
     log_dir.mkdir(mode=0o700)

@@ -13,14 +13,14 @@ from typing import Any, Optional
 
 from testbed.nodes import Node
 
-from daskhpc.cluster.tls.material import ClusterTLS
+from daskhpc.cluster.tls.material import TLSFiles
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @dataclass
 class RunningCluster:
-    tls: ClusterTLS
+    tls: TLSFiles
     scheduler_file: Path
     address: str
     log_dir: Path

@@ -19,6 +19,8 @@ from security_helpers import RunningCluster
 from daskhpc import client_config, paths
 from daskhpc.cluster.tls import current as current_tls
 from daskhpc.cluster.tls import material as security
+from daskhpc.cluster.tls import user as user_tls
+from daskhpc.cluster.tls.material import TLSFiles
 from daskhpc.files import make_shared_read_only
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -63,7 +65,7 @@ def test_dashboard_link(
     assert result.stdout.strip() == expected
 
 
-def test_tls_settings_follow_the_current_cluster(
+def test_tls_settings_name_the_users_client_certificates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DASKHPC_STATE_DIR", str(tmp_path / "state"))
@@ -71,10 +73,11 @@ def test_tls_settings_follow_the_current_cluster(
     client_config.apply(environ)
     assert client_config.TLS_CA not in environ  # no cluster yet: nothing set
 
-    tls = security.create_cluster_tls(tmp_path / "tls")
-    current_tls.set_current(tls)
+    user_tls.cluster_tls(tmp_path / "cluster" / "tls", "cluster", None)  # the first start
     client_config.apply(environ)
     link = paths.current_tls_link()
+    tls = TLSFiles(link.resolve())
+    assert tls.directory.parent == paths.client_tls_dir()
     cert_path, key_path = tls.cert("client")
     assert environ[client_config.TLS_CA] == str(link / tls.ca_file.name)
     assert environ[client_config.TLS_CLIENT_CERT] == str(link / cert_path.name)
@@ -87,8 +90,8 @@ def test_user_tls_settings_and_dangling_pointer_are_left_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DASKHPC_STATE_DIR", str(tmp_path / "state"))
-    tls = security.create_cluster_tls(tmp_path / "tls")
-    current_tls.set_current(tls)
+    tls = security.create_standalone_tls(tmp_path / "tls")
+    current_tls.point_at(tls.directory)
     users_choice = {"DASKHPC_STATE_DIR": str(tmp_path / "state"), client_config.TLS_CA: "/mine"}
     environ = dict(users_choice)
     client_config.apply(environ)
@@ -124,25 +127,22 @@ def test_pointer_location_agrees_with_paths(
     assert client_config.current_tls_directory(environ) == str(paths.current_tls_link())
 
 
-# A kernel opened before the cluster, then the cluster's start and stop (what the launcher
-# does to the current-tls link) while it stays open.
+# A kernel opened before the user's first cluster, whose start then points the current-tls
+# link at the user's client certificates, while the kernel stays open.
 NOTEBOOK_SESSION = """
 from pathlib import Path
 from distributed import Client, LocalCluster
-from daskhpc.cluster.tls.current import clear_current, set_current
-from daskhpc.cluster.tls.material import ClusterTLS
-tls = ClusterTLS(Path({tls_dir!r}))
-set_current(tls)  # start-dask-cluster
+from daskhpc.cluster.tls.current import point_at
+point_at(Path({tls_dir!r}))  # start-dask-cluster
 with Client(scheduler_file={scheduler_file!r}, timeout=30) as client:
     print("cluster", client.submit(sum, [1, 2]).result(timeout=60))
-clear_current(tls)  # stop-dask-cluster
 with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as local:
     with Client(local) as client:
         print("local", local.scheduler_address.split(":")[0], client.submit(sum, [3, 4]).result())
 """
 
 
-def test_kernel_reaches_cluster_started_later_and_local_cluster_works_after_stop(
+def test_kernel_reaches_cluster_started_later_and_a_local_cluster_works_beside_it(
     tls_cluster: RunningCluster,
     clean_dask_env: dict[str, str],
     tmp_path: Path,
@@ -189,7 +189,7 @@ def make_system_env(prefix: Path) -> Path:
     (site_dir / "_dev_packages.pth").write_text(f"{dev_site}\n{SRC}\n")  # sorts before the hook
     (site_dir / "daskhpc_client_config.pth").write_text(PTH_LINE)
     shared = prefix.joinpath(*client_config.SHARED_PLACEHOLDER)
-    security.create_cluster_tls(shared)
+    security.create_standalone_tls(shared, ("client",))
     make_shared_read_only(shared)
     return prefix / "bin" / "python"
 
@@ -240,7 +240,7 @@ def test_system_install_kernel_opened_before_the_first_cluster_follows_it(
         assert (state / "current-tls").resolve() == shared.resolve()
 
         monkeypatch.setenv("DASKHPC_STATE_DIR", str(state))
-        current_tls.set_current(tls_cluster.tls)  # what start-dask-cluster does once ready
+        current_tls.point_at(tls_cluster.tls.directory)  # what the first start does
 
         answer = run_cell(kernel, (
             "from distributed import Client\n"

@@ -20,7 +20,10 @@ from testbed import mpi as mpi_testbed
 from testbed.nodes import NodeBed
 from testbed.scratch import cluster_ids, scratch_left
 
-from daskhpc import proxy_allowlist
+from daskhpc import paths, proxy_allowlist
+from daskhpc.cluster.tls import current as current_tls
+from daskhpc.cluster.tls import user as user_tls
+from daskhpc.cluster.tls.material import issue, load_authority
 
 PYTHON = sys.executable
 
@@ -43,8 +46,8 @@ REFUSED_CLIENTS = """
 import json, sys, tempfile
 from pathlib import Path
 from distributed import Client
-from daskhpc.cluster.tls.material import create_cluster_tls
-tls = create_cluster_tls(Path(tempfile.mkdtemp()) / "tls")
+from daskhpc.cluster.tls.material import create_standalone_tls
+tls = create_standalone_tls(Path(tempfile.mkdtemp()) / "tls")
 attempts = {
     "foreign certificates": (sys.argv[1], tls.security()),
     "plain tcp": (sys.argv[1].replace("tls://", "tcp://"), None),
@@ -57,6 +60,39 @@ for name, (address, security) in attempts.items():
         outcomes[name] = "refused: " + type(error).__name__
     else:
         outcomes[name] = "CONNECTED"
+print(json.dumps(outcomes))
+"""
+
+
+# One interpreter, configured once by the hook, computing on every cluster named (scheduler
+# files) in turn.
+EVERY_CLUSTER = """
+import daskhpc.client_config; daskhpc.client_config.apply()
+import json, sys
+from dask.distributed import Client
+seen = {}
+for scheduler_file in sys.argv[1:]:
+    with Client(scheduler_file=scheduler_file, timeout=30) as client:
+        seen[client.scheduler.address] = client.submit(sum, range(101)).result()
+print(json.dumps(seen))
+"""
+
+# A client with the TLS files in argv[1] (a CA, client.pem, client-key.pem), tried on every
+# cluster named (scheduler files) after it.
+CLIENT_WITH = """
+import json, sys
+from pathlib import Path
+from distributed import Client
+from daskhpc.cluster.tls.material import TLSFiles
+security = TLSFiles(Path(sys.argv[1])).security()
+outcomes = []
+for scheduler_file in sys.argv[2:]:
+    address = json.loads(Path(scheduler_file).read_text())["address"]
+    try:
+        with Client(address, security=security, timeout="3s") as client:
+            outcomes.append(client.submit(sum, range(101)).result())
+    except OSError as error:
+        outcomes.append("refused: " + type(error).__name__)
 print(json.dumps(outcomes))
 """
 
@@ -212,9 +248,13 @@ def test_other_user_cannot_read_scheduler_file_keys_or_logs(
 ) -> None:
     spec = running_local_cluster.latest_spec()
     cluster_dir = Path(spec["cluster_dir"])
-    private = [Path(spec["scheduler_file"]), *(p for p in cluster_dir.rglob("*") if p.is_file())]
+    state = cluster_dir.parents[1]  # the user's CA and client certificates beside the clusters
+    private = [Path(spec["scheduler_file"]),
+               *(p for folder in (cluster_dir, state / "ca", state / "client-tls")
+                 for p in folder.rglob("*") if p.is_file())]
     names = {path.name for path in private}
-    assert {"ca.pem", "client-key.pem", "worker-key.pem", "scheduler-key.pem"} <= names
+    assert {"ca.pem", "ca-key.pem", "client-key.pem", "worker-key.pem",
+            "scheduler-key.pem"} <= names
     assert any(path.parent.name == "logs" for path in private), "no log files found"
     control = shared_home / "readable-by-all.txt"
 
@@ -263,3 +303,86 @@ def test_other_user_cannot_connect(
     assert outcomes["tls"] in ("SSLError", "closed", "ConnectionResetError", "SSLEOFError",
                                "SSLZeroReturnError"), outcomes
     assert outcomes["plain"] == "refused", outcomes
+
+
+# -- two clusters of one user at once; the upgrade from one CA per cluster --------------------
+
+@pytest.fixture(scope="module")
+def second_local_cluster(running_local_cluster: Shell) -> Iterator[Path]:
+    """Another cluster of the same user, with its own scheduler file, beside the first: as the
+    JupyterLab tab's NEW starts one beside the terminal's. Yields its scheduler file."""
+    shell = running_local_cluster
+    scheduler_file = shell.home / "second-scheduler.json"
+    started = shell.daskhpc("start", "--launcher", "local", "--workers-per-node", "1",
+                            "--threads-per-worker", "1", "--scheduler-file", str(scheduler_file))
+    assert started.returncode == 0, started.stderr[-3000:]
+    cluster_id = shell.latest_spec()["cluster_id"]
+    try:
+        yield scheduler_file
+    finally:
+        shell.daskhpc("stop", cluster_id)
+
+
+def _client_of_another_user(user: pwd.struct_passwd, base: Path) -> Path:
+    """That user's client certificates, as their first start makes them in their own state
+    directory (made here: their account cannot run the test environment), owned by them."""
+    state = base / "other-user-state"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DASKHPC_STATE_DIR", str(state))
+        user_tls.cluster_tls(state / "clusters" / "theirs" / "tls", "theirs", None)
+        client = paths.current_tls_link().resolve()
+    for path in (state, *state.rglob("*")):
+        os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+    return client
+
+
+def test_one_client_configuration_reaches_both_clusters_another_users_is_refused(
+    running_local_cluster: Shell, second_local_cluster: Path, other_user: pwd.struct_passwd,
+    tmp_path: Path
+) -> None:
+    shell = running_local_cluster
+    clusters = [str(shell.home / "dask-scheduler.json"), str(second_local_cluster)]
+
+    seen = _json_line(shell.python(EVERY_CLUSTER, *clusters))
+
+    assert list(seen.values()) == [5050, 5050], seen  # two schedulers, both computed
+    theirs = _client_of_another_user(other_user, tmp_path)
+    outcomes = _json_line(shell.python(CLIENT_WITH, str(theirs), *clusters))
+    assert all(str(outcome).startswith("refused") for outcome in outcomes), outcomes
+    assert len(outcomes) == 2
+
+
+def test_a_start_after_the_upgrade_beside_a_running_old_style_cluster(tmp_path: Path) -> None:
+    """The state a release with one CA per cluster left: a cluster running on a CA of its own
+    (whose key was never written) with the client certificates in its directory, current-tls
+    naming them, no user CA. A new start works, the hook's configuration reaches the new
+    cluster, the old one is still reached with its own files, and both stop."""
+    shell = Shell(tmp_path / "home")
+    shell.home.mkdir()
+    local = ("--launcher", "local", "--workers-per-node", "1", "--threads-per-worker", "1")
+    old_file = shell.home / "old-scheduler.json"
+    started = shell.daskhpc("start", *local, "--scheduler-file", str(old_file))
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        old_tls = Path(shell.latest_spec()["tls_dir"])
+        state = old_tls.parents[2]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DASKHPC_STATE_DIR", str(state))
+            authority = load_authority(paths.user_ca_dir())
+            assert authority is not None
+            issue(authority, old_tls, ("client",), authority.not_after, "old")
+            shutil.rmtree(paths.user_ca_dir())  # as the old per-cluster CA: its key is gone
+            shutil.rmtree(paths.client_tls_dir())
+            current_tls.point_at(old_tls)
+
+        started = shell.daskhpc("start", *local)
+
+        assert started.returncode == 0, started.stderr[-3000:]
+        assert (state / "current-tls").resolve().parent == state / "client-tls"
+        assert (state / "ca" / "ca.pem").read_bytes() != (old_tls / "ca.pem").read_bytes()
+        assert _json_line(shell.python(NOTEBOOK))["sum"] == 5050
+        assert _json_line(shell.python(CLIENT_WITH, str(old_tls), str(old_file))) == [5050]
+    finally:
+        stopped = shell.daskhpc("stop", "--all")
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert not old_file.exists() and not (shell.home / "dask-scheduler.json").exists()

@@ -12,7 +12,7 @@ from distributed import Client
 from distributed.comm import CommClosedError, connect
 from security_helpers import RunningCluster
 
-from daskhpc.cluster.tls.material import create_cluster_tls
+from daskhpc.cluster.tls.material import create_standalone_tls
 
 # Refusals surface as connection errors once distributed stops retrying: keep that short.
 REFUSAL_TIMEOUT = "3s"
@@ -46,7 +46,7 @@ def test_client_without_a_certificate_is_refused(tls_cluster: RunningCluster) ->
 def test_client_with_another_clusters_certificates_is_refused(
     tls_cluster: RunningCluster, tmp_path: Path
 ) -> None:
-    other = create_cluster_tls(tmp_path / "other-cluster")
+    other = create_standalone_tls(tmp_path / "other-cluster")
     with pytest.raises(OSError):
         Client(tls_cluster.address, security=other.security(), timeout=REFUSAL_TIMEOUT)
 

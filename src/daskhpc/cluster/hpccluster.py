@@ -144,9 +144,9 @@ class HPCCluster(Cluster):
             spec = self.spec
             self.name = spec.cluster_id
             if spec.tls_dir:
-                from daskhpc.cluster.tls.material import load_cluster_tls
+                from daskhpc.cluster.tls.user import client_tls
 
-                self.security = load_cluster_tls(Path(spec.tls_dir)).security("client")
+                self.security = client_tls().security("client")
             arguments = self.security.get_connection_args("client") if self.security else {}
             self.scheduler_comm = rpc(spec.scheduler_address, connection_args=arguments)
             await super()._start()

@@ -56,6 +56,14 @@ def _stopped_clusters(options: RemoveOptions) -> list[Path]:
     return [state.directory for state in clusters]
 
 
+def _user_tls(options: RemoveOptions) -> list[Path]:
+    """With the clusters' state goes the user's CA and client certificates (their first
+    cluster made them)."""
+    if options.system or options.keep_env:
+        return []
+    return [path for path in (paths.user_ca_dir(), paths.client_tls_dir()) if path.exists()]
+
+
 def _remove_cluster_state(directories: list[Path]) -> None:
     for directory in directories:
         shutil.rmtree(directory, ignore_errors=True)
@@ -72,6 +80,7 @@ def run(options: RemoveOptions) -> int:
     kept = _kept_for_env(record) | {str(p) for p in path.parents} if options.keep_env else set()
     doomed = [item for item in reversed(record.items) if item.path not in kept]
     cluster_state = _stopped_clusters(options)
+    user_tls = _user_tls(options)
     if options.dry_run or not (options.yes or not sys.stdin.isatty()):
         print(f"remove-dask.sh would remove ({len(doomed)} items, newest first):")
         for item in doomed:
@@ -80,13 +89,15 @@ def run(options: RemoveOptions) -> int:
         if cluster_state:
             print(f"  - the state of {len(cluster_state)} stopped cluster(s) in "
                   f"{paths.clusters_dir()}")
+        for directory in user_tls:
+            print(f"  - your clusters' CA or client certificates: {directory}")
         if options.dry_run:
             print("dry run: nothing was changed")
             return 0
         if input("Remove these? [y/N] ").strip().lower() not in ("y", "yes"):
             raise DaskhpcError("nothing was removed (answered no); pass --yes to skip the "
                                "question", exit_code=1)
-    _remove_cluster_state(cluster_state)
+    _remove_cluster_state(cluster_state + user_tls)
     # Everything but directories first, saving the manifest as we go (a file setup made for its
     # lines after the lines: it is recorded after them); then the manifest itself; then the
     # (now empty) directories, which may include the one holding the manifest.

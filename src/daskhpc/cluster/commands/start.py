@@ -73,7 +73,7 @@ def prepare(options: StartOptions) -> tuple[ClusterSpec, str]:
     cluster_id = new_cluster_id()
     cluster_dir = make_cluster_dir(cluster_id)
     try:
-        tls_dir = make_tls(cluster_dir) if options.tls else None
+        tls_dir = make_tls(cluster_dir, cluster_id, allocation.end_time) if options.tls else None
         spec = plan.build_spec(options, allocation, launcher, cluster_id, cluster_dir, tls_dir,
                                remote_has_infiniband)
         get_launcher(launcher, spec)  # an unavailable launcher fails here, before anything runs
@@ -117,10 +117,10 @@ def submit_jobs(spec: ClusterSpec, count: int, say: Callable[[str], None]) -> No
         f"{' '.join(job_ids)} (stop-dask-cluster cancels them)")
 
 
-def make_tls(cluster_dir: Path) -> Path:
-    from daskhpc.cluster.tls.material import create_cluster_tls
+def make_tls(cluster_dir: Path, cluster_id: str, job_end: Optional[float]) -> Path:
+    from daskhpc.cluster.tls.user import cluster_tls
 
-    return create_cluster_tls(cluster_dir / "tls").directory
+    return cluster_tls(cluster_dir / "tls", cluster_id, job_end).directory
 
 
 def remote_has_infiniband(hosts: Sequence[str]) -> bool:
@@ -220,7 +220,6 @@ class Starter:
         except BaseException:
             self._abandon(supervisor)
             raise
-        self._activate()
         if ready["missing"]:
             self.warn(f"warning: continuing with {ready['connected']} of "
                       f"{self.spec.total_workers} workers (--min-workers "
@@ -280,13 +279,6 @@ class Starter:
         except OSError:
             return "(no log)"
         return " | ".join(text[-lines:]) + f" (log: {self.log})"
-
-    def _activate(self) -> None:
-        if self.spec.tls_dir:
-            from daskhpc.cluster.tls.current import set_current
-            from daskhpc.cluster.tls.material import ClusterTLS
-
-            set_current(ClusterTLS(Path(self.spec.tls_dir)))
 
     def _report(self, ready: dict[str, Any]) -> None:
         spec = self.spec

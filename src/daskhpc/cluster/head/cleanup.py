@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from daskhpc.cluster.launchers import get_launcher
 from daskhpc.cluster.node import scratch
@@ -53,13 +52,8 @@ def reap_leftovers(state: ClusterState) -> int:
 
 
 def forget(state: ClusterState) -> None:
-    """The cluster is gone: its scheduler file, the client TLS pointer and the scheduler's
-    scratch (left there when the supervisor was killed) go with it."""
+    """The cluster is gone: its scheduler file and the scheduler's scratch (left there when the
+    supervisor was killed) go with it."""
     scratch.remove(state.spec.scheduler_directory)
-    if state.spec.tls_dir:
-        from daskhpc.cluster.tls.current import clear_current
-        from daskhpc.cluster.tls.material import ClusterTLS
-
-        clear_current(ClusterTLS(Path(state.spec.tls_dir)))
     remove_scheduler_file(state.spec)
     state.mark_stopped()

@@ -122,9 +122,9 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str],
     job_class = _job_class(chosen)
     security = None
     if spec.tls_dir:
-        from daskhpc.cluster.tls.material import load_cluster_tls
+        from daskhpc.cluster.tls.material import load_tls
 
-        security = load_cluster_tls(Path(spec.tls_dir)).security("worker")
+        security = load_tls(Path(spec.tls_dir), "worker").security("worker")
     log_directory = Path(spec.cluster_dir) / "logs" / "jobs"
     log_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     job_ids: list[str] = []

@@ -137,9 +137,9 @@ class Supervisor:
 
         security = None
         if self.spec.tls_dir:
-            from daskhpc.cluster.tls.material import load_cluster_tls
+            from daskhpc.cluster.tls.material import load_tls
 
-            security = load_cluster_tls(Path(self.spec.tls_dir)).security("scheduler")
+            security = load_tls(Path(self.spec.tls_dir), "scheduler").security("scheduler")
         local_directory = None
         if self.spec.scheduler_directory:
             local_directory = self.spec.scheduler_directory

@@ -82,9 +82,9 @@ def worker_argv(spec: ClusterSpec, node: NodeSpec, name: str, directory: Path) -
     if spec.worker_end_time is not None:
         argv += ["--lifetime", f"{max(1, int(spec.worker_end_time - time.time()))}s"]
     if spec.tls_dir:
-        from daskhpc.cluster.tls.material import load_cluster_tls
+        from daskhpc.cluster.tls.material import load_tls
 
-        argv += load_cluster_tls(Path(spec.tls_dir)).cli_args("worker")
+        argv += load_tls(Path(spec.tls_dir), "worker").cli_args("worker")
     return argv
 
 

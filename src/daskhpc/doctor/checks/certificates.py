@@ -24,11 +24,11 @@ def _exposed(directory: Path, mask: int) -> bool:
 def check(context: Context) -> list[Finding]:
     found = []
     if context.args.tls:
-        from daskhpc.cluster.tls.material import create_cluster_tls
+        from daskhpc.cluster.tls.material import create_standalone_tls
 
         try:
             with tempfile.TemporaryDirectory(prefix="daskhpc-doctor-") as scratch:
-                create_cluster_tls(Path(scratch) / "tls")
+                create_standalone_tls(Path(scratch) / "tls")
         except Exception as error:  # whatever a broken cryptography raises
             found.append(problem(CHECK, f"the cluster's TLS certificates cannot be made "
                                         f"({type(error).__name__}: {error})",
@@ -40,6 +40,11 @@ def check(context: Context) -> list[Finding]:
     if _exposed(clusters, stat.S_IRWXG | stat.S_IRWXO):
         found.append(problem(CHECK, f"others can open {clusters}, where your clusters' keys live",
                              f"chmod 700 {clusters}"))
+    if _exposed(paths.user_ca_dir(), stat.S_IRWXG | stat.S_IRWXO):
+        found.append(problem(CHECK, f"others can open {paths.user_ca_dir()}, your CA: its key "
+                                    "may have been read",
+                             f"with no cluster running: rm -r {paths.user_ca_dir()} (the next "
+                             "start makes a new CA)"))
     if found:
         return found
     what = "TLS certificates can be made" if context.args.tls else "plain tcp:// (--no-tls)"

@@ -12,8 +12,9 @@ from daskhpc.files import make_shared_read_only
 from daskhpc.install.steps.base import Context, Step
 
 ENSURE_CLIENT_TLS = "from daskhpc.cluster.tls.current import ensure_current; ensure_current()"
-MAKE_TLS_IN = ("import sys, pathlib; from daskhpc.cluster.tls.material import create_cluster_tls; "
-               "create_cluster_tls(pathlib.Path(sys.argv[1]))")
+MAKE_TLS_IN = ("import sys, pathlib; from daskhpc.cluster.tls.material import "
+               "create_standalone_tls; "
+               "create_standalone_tls(pathlib.Path(sys.argv[1]), ('client',))")
 
 
 @dataclass(frozen=True)
