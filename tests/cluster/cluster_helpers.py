@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from testbed.nodes import Node, NodeBed
+from testbed.scratch import cluster_ids, scratch_left
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable  # the dev venv: the "environment" every node shares
@@ -93,28 +94,49 @@ class User:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.strip().splitlines()[-1])
 
+    def leftovers(self, nodes: Optional[list[Node]] = None) -> dict[str, list[str]]:
+        return leftovers(self.bed, self.home, nodes)
+
+    def wait_until_clean(self, timeout: float = 60, nodes: Optional[list[Node]] = None,
+                         scratch: bool = True) -> dict[str, list[str]]:
+        return wait_until_clean(self.bed, self.home, timeout, nodes, scratch)
+
     def hostfile(self, *hosts: str) -> Path:
         path = self.home / "hostfile"
         path.write_text("".join(f"{host}\n" for host in hosts))
         return path
 
 
-def leftovers(bed: NodeBed, nodes: Optional[list[Node]] = None) -> dict[str, list[str]]:
-    """Processes of the shared environment still running on each simulated node."""
-    return {node.hostname: found for node in (nodes or bed.nodes)
-            if (found := node.processes(PYTHON))}
+def leftovers(bed: Optional[NodeBed], home: Path, nodes: Optional[list[Node]] = None,
+              scratch: bool = True) -> dict[str, list[str]]:
+    """What a user's clusters left: the environment's processes on each simulated node, and
+    the clusters' scratch directories (an admin's `ls /tmp`).
+
+    `nodes`: only these nodes' processes and agent directories; by default every node's, and
+    the scheduler's directory too (key "scheduler"). `scratch=False`: processes only (what a
+    kill leaves on disk is for stop-dask-cluster to remove).
+    """
+    found: dict[str, list[str]] = {}
+    if bed is not None:
+        found = {node.hostname: procs for node in (nodes or bed.nodes)
+                 if (procs := node.processes(PYTHON))}
+    hosts = None if nodes is None else [node.hostname for node in nodes]
+    for place, directories in (scratch_left(cluster_ids(home), hosts) if scratch else {}).items():
+        found.setdefault(place, []).extend(directories)
+    return found
 
 
-def wait_until_clean(bed: NodeBed, timeout: float = 60,
-                     nodes: Optional[list[Node]] = None) -> dict[str, list[str]]:
-    """Poll until no environment process is left on any node; return what is left at the end.
+def wait_until_clean(bed: Optional[NodeBed], home: Path, timeout: float = 60,
+                     nodes: Optional[list[Node]] = None,
+                     scratch: bool = True) -> dict[str, list[str]]:
+    """Poll until nothing of the user's clusters is left (leftovers); return what is left then.
 
     Teardown after a kill happens asynchronously on remote nodes (SIGHUP, death timeout), so
     tests wait for it, with a generous limit: a leftover after that is an orphan.
     """
     deadline = time.monotonic() + timeout
     while True:
-        found = leftovers(bed, nodes)
+        found = leftovers(bed, home, nodes, scratch)
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.2)

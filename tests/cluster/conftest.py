@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import User, wait_until_clean
+from cluster_helpers import User
 from slurm_jobs import SlurmUser
 from testbed.nodes import NodeBed
 from testbed.slurm import SlurmBed
@@ -14,12 +14,14 @@ from testbed.slurm import SlurmBed
 
 @pytest.fixture
 def user(tmp_path: Path) -> Iterator[User]:
-    """A user on this machine; clusters a failed test left running are stopped afterwards."""
+    """A user on this machine; clusters a failed test left running are stopped afterwards,
+    and no scratch directory of theirs may be left."""
     home = tmp_path / "home"
     home.mkdir()
     person = User(home)
     yield person
     stop_leftovers(person)
+    assert person.wait_until_clean() == {}
 
 
 def stop_leftovers(person: User) -> None:
@@ -36,7 +38,7 @@ def node_user(node_bed: NodeBed, tmp_path: Path) -> Iterator[User]:
     person = User(home, node_bed)
     yield person
     stop_leftovers(person)
-    assert wait_until_clean(node_bed) == {}
+    assert person.wait_until_clean() == {}
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Any
 from cluster_helpers import PYTHON, REPO
 from hostlist import expand_hostlist
 from testbed.mpi import run_as_root_env
+from testbed.scratch import cluster_ids, scratch_left
 from testbed.slurm import SlurmBed
 
 # What the environment's .pth line runs in every interpreter (the dev venv has no such line).
@@ -49,11 +50,14 @@ class SlurmUser:
         return {"HOME": str(self.home), "PYTHONPATH": str(REPO / "src"), "LANG": "C.UTF-8",
                 **run_as_root_env()}
 
-    def script(self, start_args: str, then: str) -> Path:
-        """A job script: start the cluster, compute, record the result, then `then`."""
+    def script(self, start_args: str, then: str, start_path: str = "") -> Path:
+        """A job script: start the cluster (with PATH=`start_path` if given), compute, record
+        the result, then `then`."""
         (self.home / "compute.py").write_text(COMPUTE)
         path = self.home / "job.sh"
         start = f"{shlex.quote(PYTHON)} -m daskhpc start {start_args}"
+        if start_path:
+            start = f"PATH={shlex.quote(start_path)} {start}"
         path.write_text(
             "#!/bin/sh\nset -e\ncd \"$HOME\"\n"
             "echo \"$SLURM_JOB_NODELIST\" > nodelist\n"
@@ -64,10 +68,11 @@ class SlurmUser:
         path.chmod(0o755)
         return path
 
-    def salloc(self, nodes: int, start_args: str, timeout: float = 240) -> dict[str, Any]:
+    def salloc(self, nodes: int, start_args: str, timeout: float = 240,
+               start_path: str = "") -> dict[str, Any]:
         """Start, compute and stop inside `salloc -N nodes`; returns the computation's result."""
         stop = f"{shlex.quote(PYTHON)} -m daskhpc stop > stop.out 2> stop.err"
-        job = self.script(start_args, stop)
+        job = self.script(start_args, stop, start_path)
         result = self.slurm.run(["salloc", f"-N{nodes}", str(job)], env=self.env,
                                 timeout=timeout)
         assert result.returncode == 0, self.logs(result.stderr)
@@ -109,18 +114,22 @@ class SlurmUser:
                 parts.append(f"--- {name}\n{path.read_text()[-3000:]}")
         return "\n".join(parts)
 
-    def leftovers(self) -> dict[str, list[str]]:
-        """This user's Dask processes anywhere: on every node and on the login node."""
+    def leftovers(self, scratch: bool = True) -> dict[str, list[str]]:
+        """This user's Dask processes anywhere (on every node and on the login node), and their
+        clusters' scratch directories (unless `scratch=False`)."""
         found = {host: procs for host, procs in self.slurm.nodes.processes(PYTHON).items()
                  if procs}
         login = _processes_mentioning(str(self.home))
         if login:
             found["login"] = login
+        if scratch:
+            for place, directories in scratch_left(cluster_ids(self.home)).items():
+                found.setdefault(place, []).extend(directories)
         return found
 
-    def wait_until_clean(self, timeout: float = 60) -> dict[str, list[str]]:
+    def wait_until_clean(self, timeout: float = 60, scratch: bool = True) -> dict[str, list[str]]:
         deadline = time.monotonic() + timeout
-        while (found := self.leftovers()) and time.monotonic() < deadline:
+        while (found := self.leftovers(scratch)) and time.monotonic() < deadline:
             time.sleep(0.2)
         return found
 

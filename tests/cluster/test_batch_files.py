@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cluster_helpers import User, leftovers
+from cluster_helpers import User
 
 pytestmark = pytest.mark.ssh_nodes
 
@@ -47,4 +47,4 @@ def test_allocation_file_drives_ssh(node_user: User, batch_system) -> None:
         ("node1", 1), ("node2", 1), ("node3", 1)]
     assert node_user.compute(spec)["hostnames"] == ["node1", "node2", "node3"]
     assert node_user.dask("stop").returncode == 0
-    assert leftovers(node_user.bed) == {}
+    assert node_user.leftovers() == {}

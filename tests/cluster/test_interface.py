@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
-from cluster_helpers import User, leftovers
+from cluster_helpers import User
 from testbed.nodes import Node, NodeBed
 
 pytestmark = pytest.mark.ssh_nodes
@@ -61,7 +61,7 @@ def test_ib0_on_every_node_is_preferred(node_user: User, fabric):
     assert spec["scheduler_host"] == ib_address(bed, bed.nodes[0])
     assert worker_ips(node_user, spec) == sorted(ib_address(bed, node) for node in bed.nodes)
     assert node_user.dask("stop").returncode == 0
-    assert leftovers(bed) == {}
+    assert node_user.leftovers() == {}
 
 
 def test_ib0_missing_on_one_node_falls_back_to_the_shared_route(node_user: User, fabric):

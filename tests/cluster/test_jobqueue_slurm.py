@@ -25,8 +25,10 @@ with Client(scheduler_file=os.path.expanduser("~/dask-scheduler.json"), timeout=
         time.sleep(0.5)
     names = client.run(lambda dask_worker: str(dask_worker.name))
     hosts = client.run(socket.gethostname)
+    places = client.run(lambda dask_worker: dask_worker.local_directory)
     tls = all(address.startswith("tls://") for address in names)
-print(json.dumps({"workers": sorted(f"{names[a]}@{hosts[a]}" for a in names), "tls": tls}))
+print(json.dumps({"workers": sorted(f"{names[a]}@{hosts[a]}" for a in names), "tls": tls,
+                  "directories": {names[a]: places[a] for a in names}}))
 """
 
 
@@ -59,6 +61,12 @@ def test_jobs_join_the_cluster_and_stop_cancels_them(slurm_user: SlurmUser) -> N
     joined = json.loads((home / "joined.json").read_text())
     assert len(joined["workers"]) == 2 and joined["tls"]
     assert any(worker.startswith("job0-") for worker in joined["workers"])
+    # the batch job's worker keeps its files where the cluster's convention says, and they go
+    # with the job (checked below: no scratch left)
+    cluster_id = json.loads((home / "status.json").read_text())["id"]
+    job_directory = next(path for name, path in joined["directories"].items()
+                         if name.startswith("job0-"))
+    assert job_directory.startswith(f"/tmp/daskhpc-{cluster_id}-job0/"), job_directory
     status = json.loads((home / "status.json").read_text())
     assert status["workers"] == 2, "the batch job's worker counts"
     assert [(row["host"], row["workers"]) for row in status["nodes"]][-1] == ("job0", 1)
@@ -80,7 +88,6 @@ def test_jobs_that_cannot_be_submitted_fail_the_start_and_leave_nothing(
         f"{python} -m daskhpc start --jobs 1 > refused.out 2> refused.err; echo $? > start.code\n"
         f"{python} -m daskhpc status > status.out 2>&1\n"
         "squeue -h -o '%i %j' > refused_queue\n"
-        "pgrep -u \"$(id -u)\" -af 'daskhpc.cluster|dask_worker' > left || true\n"
     )
     script.chmod(0o755)
     env = {"DASK_JOBQUEUE__SLURM__QUEUE": "no-such-partition",
@@ -94,4 +101,5 @@ def test_jobs_that_cannot_be_submitted_fail_the_start_and_leave_nothing(
     assert "stopped, nothing of it is left running" in error
     assert "no cluster is running" in (home / "status.out").read_text()
     assert not [name for name in job_names(home / "refused_queue") if name.startswith("dask-")]
-    assert (home / "left").read_text() == ""
+    # this environment's processes (not other test sessions'), and the cluster's scratch
+    assert slurm_user.leftovers() == {}

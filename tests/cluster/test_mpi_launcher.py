@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from cluster_helpers import User, leftovers, recorded_alive, wait_until_clean
+from cluster_helpers import User, recorded_alive
 from slurm_jobs import SlurmUser
 from testbed.mpi import MPICH_MPIRUN, across_nodes_env, mpich_env, run_as_root_env
 
@@ -60,7 +60,7 @@ def test_mpirun_across_the_nodes(nodes_mpi_user: User) -> None:
     # each agent was placed on the node it serves: the worker named node2-0 runs on node2
     assert result["placement"] == {"node1-0": "node1", "node2-0": "node2", "node3-0": "node3"}
     assert user.dask("stop").returncode == 0
-    assert leftovers(user.bed) == {}
+    assert user.leftovers() == {}
 
 
 
@@ -82,7 +82,7 @@ def test_open_mpi_ssh_launch_takes_the_ssh_launchers_key_exchange(mpi_available:
     else:
         assert "plm_rsh_args" not in mpirun[0]
     assert node_user.dask("stop").returncode == 0
-    assert leftovers(node_user.bed) == {}
+    assert node_user.leftovers() == {}
 
 
 def test_a_configured_plm_rsh_args_is_left_to_open_mpi(tmp_path: Path,
@@ -127,6 +127,7 @@ def test_killed_supervisor_takes_mpirun_and_every_rank_down(nodes_mpi_user: User
     spec = user.start("--launcher", "mpi", "--hostfile", hostfile)
     supervisor = json.loads((Path(spec["cluster_dir"]) / "supervisor.json").read_text())["pid"]
     os.kill(supervisor, signal.SIGKILL)
-    assert wait_until_clean(user.bed) == {}
-    stop = user.dask("stop")  # tidies the dead cluster's state
+    assert user.wait_until_clean(scratch=False) == {}
+    stop = user.dask("stop")  # tidies the dead cluster's state and scratch
     assert stop.returncode == 0, stop.stderr
+    assert user.leftovers() == {}

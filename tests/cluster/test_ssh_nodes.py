@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster_helpers import User, leftovers, wait_until_clean
+from cluster_helpers import User
 
 pytestmark = pytest.mark.ssh_nodes
 
@@ -46,7 +46,7 @@ def test_hostfile_three_nodes(node_user: User):
 
     stop = node_user.dask("stop")
     assert stop.returncode == 0, stop.stderr
-    assert leftovers(node_user.bed) == {}  # stop returns only once every node is clean
+    assert node_user.leftovers() == {}  # stop returns only once every node is clean
 
 
 def test_slurm_nodelist_several_workers_per_node(node_user: User):
@@ -59,7 +59,7 @@ def test_slurm_nodelist_several_workers_per_node(node_user: User):
     assert result["hostnames"] == ["node1", "node2", "node3"]
     assert worker_ips(result) == addresses(node_user)
     assert node_user.dask("stop").returncode == 0
-    assert leftovers(node_user.bed) == {}
+    assert node_user.leftovers() == {}
 
 
 def _wait_for_progress(process: subprocess.Popen) -> None:
@@ -79,7 +79,7 @@ def test_start_killed_midway_leaves_nothing(node_user: User, signum: int):
     process.send_signal(signum)
     process.communicate(timeout=120)
     assert process.returncode != 0
-    assert wait_until_clean(node_user.bed) == {}
+    assert node_user.wait_until_clean() == {}
     assert not (node_user.home / "dask-scheduler.json").exists()
 
 
@@ -90,10 +90,13 @@ def _supervisor_pid(spec: dict) -> int:
 def test_supervisor_and_scheduler_killed_leaves_nothing(node_user: User):
     spec = node_user.start("--hostfile", str(node_user.hostfile("node1", "node2", "node3")))
     os.kill(_supervisor_pid(spec), signal.SIGKILL)  # the scheduler runs inside it
-    assert wait_until_clean(node_user.bed) == {}
+    # The agents end their workers and remove their directories; the scheduler's stays ...
+    assert node_user.wait_until_clean(nodes=node_user.bed.nodes) == {}
+    assert node_user.leftovers().keys() == {"scheduler"}
     stop = node_user.dask("stop")  # cleans up the state of the dead cluster
     assert stop.returncode == 0, stop.stderr
     assert "no process of it is left" in stop.stdout
+    assert node_user.leftovers() == {}  # ... until stop
     assert node_user.dask("status").returncode != 0
 
 
@@ -106,10 +109,10 @@ def test_killed_ssh_session_ends_that_node(node_user: User):
     assert Path(f"/proc/{pid}/stat").read_text().split()[3] == supervisor
     os.kill(pid, signal.SIGKILL)
     node2 = node_user.bed.nodes[1]
-    assert wait_until_clean(node_user.bed, nodes=[node2]) == {}
-    assert leftovers(node_user.bed).keys() == {"node1", "node3"}  # the rest still runs
+    assert node_user.wait_until_clean(nodes=[node2]) == {}
+    assert node_user.leftovers().keys() == {"node1", "node3", "scheduler"}  # the rest runs
     assert node_user.dask("stop").returncode == 0
-    assert leftovers(node_user.bed) == {}
+    assert node_user.leftovers() == {}
 
 
 def test_two_clusters_share_the_nodes(node_user: User):
@@ -128,7 +131,7 @@ def test_two_clusters_share_the_nodes(node_user: User):
     status = json.loads(node_user.dask("status", "--json").stdout)
     assert status["id"] == second["cluster_id"] and status["workers"] == 3
     assert node_user.dask("stop").returncode == 0
-    assert leftovers(node_user.bed) == {}
+    assert node_user.leftovers() == {}
 
 
 def test_unreachable_node_is_named_and_min_workers_decides(node_user: User):
@@ -140,7 +143,7 @@ def test_unreachable_node_is_named_and_min_workers_decides(node_user: User):
     assert failed.returncode != 0
     assert f"node {unreachable} failed" in failed.stderr
     assert "only 2 of 3 workers connected" in failed.stderr
-    assert wait_until_clean(bed) == {}
+    assert node_user.wait_until_clean() == {}
     assert not (node_user.home / "dask-scheduler.json").exists()
 
     started = node_user.dask("start", "--hostfile", hostfile, "--min-workers", "2")
@@ -161,7 +164,7 @@ def test_stop_reaps_what_a_dead_agent_left_on_a_remote_node(node_user: User):
     stop = node_user.dask("stop")
     assert stop.returncode == 0, stop.stderr
     assert "leftover process(es) ended" in stop.stdout  # found through node2's records, by ssh
-    assert leftovers(node_user.bed) == {}
+    assert node_user.leftovers() == {}
 
 
 def test_vanished_node_is_noticed_and_the_rest_keeps_working(node_user: User):
@@ -198,10 +201,10 @@ def test_vanished_node_is_noticed_and_the_rest_keeps_working(node_user: User):
         took = float(re.search(r"in (\d+\.\d+) s", stop.stdout).group(1))
         assert took < 15.0 and wall < 20.0, stop.stdout
         assert "not checked: node3" in stop.stdout
-        assert leftovers(bed, nodes=bed.nodes[:2]) == {}
+        assert node_user.leftovers(nodes=bed.nodes[:2]) == {}
     finally:
         subprocess.run([*link, "link", "set", "eth0", "up"], check=True)
         gateway = node3.address.rsplit(".", 1)[0] + ".254"  # as the bed set it up
         subprocess.run([*link, "route", "replace", "default", "via", gateway], check=True)
     # Back on the network, node3's workers find no scheduler and exit; its agent with them.
-    assert wait_until_clean(bed, timeout=120, nodes=[node3]) == {}
+    assert node_user.wait_until_clean(timeout=120, nodes=[node3]) == {}

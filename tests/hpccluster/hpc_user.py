@@ -12,6 +12,7 @@ from typing import Any
 from kernel_session import KernelSession, run_command
 from testbed.install import DaskInstall
 from testbed.nodes import Node, NodeBed
+from testbed.scratch import cluster_ids, scratch_left
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,11 @@ class PythonUser:
     def cluster_dirs(self) -> list[Path]:
         return sorted((self.home / ".local" / "state" / "daskhpc" / "clusters").glob("*-*"))
 
-    def processes(self, kernel: int = 0) -> dict[str, list[str]]:
-        """The environment's processes on the nodes but the kernel, by node (none expected)."""
-        found = self.bed.processes(str(self.install.prefix))
-        return {host: left for host, lines in found.items()
-                if (left := [line for line in lines if int(line.split()[0]) != kernel])}
+    def leftovers(self, kernel: int = 0) -> dict[str, list[str]]:
+        """The environment's processes on the nodes but the kernel, and the scratch directories
+        of this user's clusters, by node (none expected)."""
+        found = {host: left for host, lines in self.bed.processes(str(self.install.prefix)).items()
+                 if (left := [line for line in lines if int(line.split()[0]) != kernel])}
+        for place, directories in scratch_left(cluster_ids(self.home)).items():
+            found.setdefault(place, []).extend(directories)
+        return found

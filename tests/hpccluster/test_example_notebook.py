@@ -28,7 +28,7 @@ def test_from_python_notebook(python_user: PythonUser):
                 kernel.run(cell.source)
                 if cell.source.startswith("results = {"):
                     results = kernel.value("import json; print(json.dumps(results))")
-        assert user.status() == [] and user.processes(kernel.pid) == {}
+        assert user.status() == [] and user.leftovers(kernel.pid) == {}
     assert results["hosts"] == ["node1", "node2", "node3"] and results["allocation"] == 3
     assert results["total"] == results["expected_total"]
     assert results["largest_under_load"] > 1

@@ -69,7 +69,7 @@ print(json.dumps([
         assert "workers-per-node" in errors[1] or "workers_per_node" in errors[1]
         assert "900TiB" in errors[2] and "lower" in errors[2]
         assert all("\n" not in error for error in errors)
-        assert user.cluster_dirs() == [] and user.processes(kernel.pid) == {}
+        assert user.cluster_dirs() == [] and user.leftovers(kernel.pid) == {}
 
         started = time.monotonic()
         info = kernel.value(f"""
@@ -164,7 +164,7 @@ print(json.dumps({name: len(text) for name, text in logs.items()}))""")
         assert all(logs[f"node{i} (node)"] > 0 for i in (1, 2, 3))
 
         kernel.run("adaptive.stop(); client.close(); cluster.close()")
-        assert user.processes(kernel.pid) == {}
+        assert user.leftovers(kernel.pid) == {}
         assert user.status() == []
         assert not scheduler_file.exists()
         assert (cluster_dir / "stopped").exists()
@@ -206,7 +206,7 @@ print(json.dumps([error_of(lambda: HPCCluster.from_id("20990101-000000-abcdef"))
                   error_of(lambda: HPCCluster.from_name("nope"))]))""")
         assert all(error.startswith("DaskhpcError: no cluster") for error in errors)
         kernel.run(f"HPCCluster.from_name({cli_cluster['id']!r}).shutdown()")
-        assert user.status() == [] and user.processes(kernel.pid) == {}
+        assert user.status() == [] and user.leftovers(kernel.pid) == {}
 
         # As a context manager: the block's end stops it.
         total = kernel.value(f"""
@@ -214,7 +214,7 @@ with HPCCluster(hostfile={str(user.hostfile)!r}, threads_per_worker=1) as made:
     with Client(made) as client:
         total = client.submit(sum, [1, 2]).result()
 print(json.dumps(total))""")
-        assert total == 3 and user.status() == [] and user.processes(kernel.pid) == {}
+        assert total == 3 and user.status() == [] and user.leftovers(kernel.pid) == {}
 
         # The reverse: a cluster made in Python, stopped by stop-dask-cluster.
         made = kernel.value(f"""
@@ -222,7 +222,7 @@ made = HPCCluster(hostfile={str(user.hostfile)!r}, threads_per_worker=1)
 print(json.dumps(made.cluster_id))""")
         stopped = user.command("stop-dask-cluster", made)
         assert stopped.returncode == 0, stopped.stderr
-        assert user.processes(kernel.pid) == {}
+        assert user.leftovers(kernel.pid) == {}
         kernel.run("made.close()")
         assert user.status() == []
 
@@ -240,7 +240,7 @@ print(json.dumps(cluster.cluster_id))""")
         assert [info["id"] for info in user.status()] == [cluster_id]
         killed = time.monotonic()
         kernel.kill()
-        wait_for(lambda: user.processes() == {}, limit=60, what="no process on the nodes")
+        wait_for(lambda: user.leftovers() == {}, limit=60, what="no process on the nodes")
         gone_after = time.monotonic() - killed
         assert wait_for(lambda: user.status() == [], limit=30, what="status lists nothing")
     assert not (user.home / "dask-scheduler.json").exists()

@@ -100,5 +100,5 @@ def test_dask_tab_creates_scales_adapts_and_closes_an_hpccluster(
     server.request("DELETE", cluster)  # the close button
     assert server.request("GET", "/dask/clusters") == []
     assert user.status() == []
-    assert user.processes(server.process.pid) == {}
+    assert user.leftovers(server.process.pid) == {}
 

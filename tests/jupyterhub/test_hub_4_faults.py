@@ -12,6 +12,7 @@ import pytest
 from hub_helpers import connect_cell, fetch, fetch_dashboard
 from hub_site import HubSite, Person, RunningCluster, start_in_terminal
 from server_api import UserServer
+from testbed.scratch import owned_scratch
 
 pytestmark = [pytest.mark.jupyterhub, pytest.mark.slurm]
 
@@ -48,6 +49,9 @@ def test_scancel_leaves_nothing_and_the_link_is_refused(hub_site: HubSite,
     while bob_cluster.person.unix.pids() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert bob_cluster.person.unix.pids() == []  # nothing of Bob's on any node
+    while owned_scratch(bob_cluster.person.unix.uid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert owned_scratch(bob_cluster.person.unix.uid) == []  # nor in any node's /tmp
     assert fetch(bob_cluster.server, bob_cluster.link)[0] != 200
 
 

@@ -18,6 +18,7 @@ import pytest
 from security_helpers import Shell
 from testbed import mpi as mpi_testbed
 from testbed.nodes import NodeBed
+from testbed.scratch import cluster_ids, scratch_left
 
 from daskhpc import paths, proxy_allowlist
 from daskhpc.cluster.tls import current as current_tls
@@ -156,8 +157,9 @@ def test_every_launcher_runs_tls_over_the_nodes(
     finally:
         stopped = shell.daskhpc("stop", "--all")
     assert stopped.returncode == 0, stopped.stderr[-3000:]
-    # ... and to none of them once it is stopped.
+    # ... and to none of them once it is stopped, which leaves nothing on the nodes' disks.
     assert proxy_allowlist.cluster_hosts() == set()
+    assert scratch_left(cluster_ids(shell.home)) == {}
 
 
 # -- one node, and a second Unix user on it ---------------------------------------------------
@@ -202,6 +204,7 @@ def running_local_cluster(shared_home: Path) -> Iterator[Shell]:
         yield shell
     finally:
         shell.daskhpc("stop", "--all")
+    assert scratch_left(cluster_ids(shell.home)) == {}
 
 
 def test_local_launcher_runs_tls(running_local_cluster: Shell) -> None:

@@ -15,6 +15,7 @@ from daskhpc import paths
 from daskhpc.cluster import network
 from daskhpc.cluster.batch.base import Allocation, Node
 from daskhpc.cluster.batch.hosts import local_memory
+from daskhpc.cluster.node import scratch
 from daskhpc.cluster.spec import ClusterSpec, NodeSpec
 from daskhpc.errors import DaskhpcError
 from daskhpc.options import StartOptions
@@ -124,6 +125,7 @@ def build_spec(options: StartOptions, allocation: Allocation, launcher: str,
         pythonpath=str(Path(daskhpc.__file__).resolve().parents[1]),
         interface=options.interface,
         local_directory=options.local_directory,
+        scheduler_directory=str(scratch.scheduler_directory(options.local_directory, cluster_id)),
         death_timeout=options.death_timeout,
         worker_end_time=worker_end_time(allocation, now, options.lifetime_margin),
         nanny=options.nanny,

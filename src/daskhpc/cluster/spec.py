@@ -46,6 +46,9 @@ class ClusterSpec:
     pythonpath: str  # where daskhpc is importable from, same path on every node
     interface: Optional[str] = None  # given to workers as --interface when set
     local_directory: Optional[str] = None  # user's choice; else each node picks its scratch
+    # The scheduler's scratch on the supervisor's machine (daskhpc.cluster.node.scratch); empty
+    # in specs of older versions (distributed's default then).
+    scheduler_directory: str = ""
     death_timeout: float = 60.0
     worker_end_time: Optional[float] = None  # epoch seconds by which workers must be gone
     nanny: bool = True

@@ -52,7 +52,7 @@ def check_start_paths(scheduler_file: Path, local_directory: Optional[str],
                       here_is_a_node: bool) -> None:
     """start-dask-cluster's up-front subset of the doctor: the scheduler file can be written and
     (when this machine runs workers) the local directory can hold worker directories."""
-    from daskhpc.cluster.node.agent import scratch_base
+    from daskhpc.cluster.node.scratch import scratch_base
     from daskhpc.errors import DaskhpcError
 
     reason = file_problem(scheduler_file)

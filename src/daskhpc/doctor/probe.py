@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import daskhpc
 from daskhpc.cluster.batch.hosts import cgroup_memory_limit
-from daskhpc.cluster.node.agent import scratch_base
+from daskhpc.cluster.node.scratch import scratch_base
 from daskhpc.doctor.mounts import existing_part, filesystem_of
 from daskhpc.doctor.paths import directory_problem
 

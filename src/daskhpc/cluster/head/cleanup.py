@@ -1,4 +1,5 @@
-"""After a cluster ends: reap what its records say still runs, then forget its files.
+"""After a cluster ends: reap what its records say still runs and remove the scratch of nodes
+whose agent could not, then forget its files.
 
 Used by stop-dask-cluster, by the supervisor when it ends, and by start when a start fails.
 """
@@ -10,7 +11,8 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from daskhpc.cluster.launchers import get_launcher
-from daskhpc.cluster.node.processes import reap
+from daskhpc.cluster.node import scratch
+from daskhpc.cluster.node.reap import clean_node
 from daskhpc.cluster.state import ClusterState, remove_scheduler_file
 from daskhpc.errors import DaskhpcError
 
@@ -22,7 +24,8 @@ def lost_nodes(state: ClusterState) -> list[str]:
 
 
 def reap_leftovers(state: ClusterState) -> int:
-    """Reap every node whose agent did not verify its own end; return how many were alive."""
+    """Clean up every node whose agent did not verify its own end (its processes, its scratch);
+    return how many recorded processes were alive."""
     lost = lost_nodes(state)
     pending = {host: records for host, (records, finished) in state.node_records().items()
                if not finished and records and host not in lost}
@@ -32,10 +35,9 @@ def reap_leftovers(state: ClusterState) -> int:
     launcher = get_launcher(state.spec.launcher, state.spec)
 
     def reap_node(host: str) -> int:
-        records = pending[host]
-        if all(item.host == here for item in records):
-            return len(reap(records))
         record_file = state.spec.record_file(host)
+        if all(item.host == here for item in pending[host]):
+            return len(clean_node(record_file))
         argv = [state.spec.python, "-m", "daskhpc.cluster.node.reap", str(record_file)]
         result = launcher.run_on_node(host, argv)
         if result.returncode != 0:
@@ -50,6 +52,8 @@ def reap_leftovers(state: ClusterState) -> int:
 
 
 def forget(state: ClusterState) -> None:
-    """The cluster is gone: its scheduler file goes with it."""
+    """The cluster is gone: its scheduler file and the scheduler's scratch (left there when the
+    supervisor was killed) go with it."""
+    scratch.remove(state.spec.scheduler_directory)
     remove_scheduler_file(state.spec)
     state.mark_stopped()

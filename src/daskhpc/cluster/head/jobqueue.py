@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping
 from daskhpc.cluster import batch
 from daskhpc.cluster.batch.base import BatchSystem
 from daskhpc.cluster.names import job_worker
+from daskhpc.cluster.node import scratch
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.errors import DaskhpcError
 from daskhpc.files import write_private
@@ -129,6 +130,7 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str],
     job_ids: list[str] = []
     names: dict[str, str] = {}
     first = recorded(Path(spec.cluster_dir)).get("next_index", 0)
+    site_prologue = _site_prologue(system)
 
     async def submit(index: int) -> str:
         job = job_class(
@@ -141,8 +143,10 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str],
             death_timeout=spec.death_timeout,
             nanny=spec.nanny,
             python=spec.python,
-            # node-local scratch, expanded on the worker's node
-            local_directory=spec.local_directory or "${TMPDIR:-/tmp}",
+            # node-local scratch, chosen on the worker's node and removed when its job ends
+            local_directory="$DASKHPC_SCRATCH",
+            job_script_prologue=[*site_prologue, *scratch.job_script_lines(
+                spec.local_directory, spec.cluster_id, f"job{index}")],
             log_directory=str(log_directory),
             **(_one_worker(spec, system) if one_worker else _job_size(spec, system)),
         )
@@ -161,6 +165,15 @@ def submit_jobs(spec: ClusterSpec, count: int, environ: Mapping[str, str],
     finally:
         _record(spec, system, job_ids, names, first + len(job_ids))
     return job_ids
+
+
+def _site_prologue(system: str) -> list[str]:
+    """The site's job-script-prologue lines (env-extra, their old name, if that is all)."""
+    import dask
+
+    lines = (dask.config.get(f"jobqueue.{system}.job-script-prologue", None)
+             or dask.config.get(f"jobqueue.{system}.env-extra", None) or [])
+    return [str(line) for line in lines]
 
 
 def recorded(cluster_dir: Path) -> dict[str, Any]:

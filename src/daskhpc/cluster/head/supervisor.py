@@ -8,9 +8,9 @@ reports progress and readiness to the start command (daskhpc.cluster.messages), 
 its acknowledgement. If the start command goes away before that (EOF), or on
 SIGTERM/SIGINT/SIGHUP later, it shuts down: ask every node session to stop at once (each agent
 kills its workers: the cluster is discarded), wait until each node agent has verified its
-processes are gone, remove the scheduler file, and exit without closing the scheduler. A node
-whose session ends while the cluster runs (lost) has its workers removed from the scheduler at
-once and is named in status.json.
+processes are gone, remove the scheduler file and the scheduler's scratch directory, and exit
+without closing the scheduler. A node whose session ends while the cluster runs (lost) has its
+workers removed from the scheduler at once and is named in status.json.
 
 "hold" instead of the acknowledgement (an HPCCluster in a kernel) binds the cluster to the
 process that started it: when that process ends, even killed, its end of the pipe closes and the
@@ -34,6 +34,7 @@ from typing import Any, Callable, Optional
 
 from daskhpc.cluster import logs, messages, names
 from daskhpc.cluster.launchers.base import NodeSession
+from daskhpc.cluster.node import scratch
 from daskhpc.cluster.spec import ClusterSpec
 from daskhpc.cluster.state import ClusterState, remove_scheduler_file
 from daskhpc.files import write_private
@@ -109,6 +110,8 @@ class Supervisor:
         finally:
             self._end_sessions()
             log("every node session ended")
+            # distributed removes its workspace only when the scheduler is closed (never here)
+            scratch.remove(self.spec.scheduler_directory)
             if self.creator_gone:
                 self._stopped_by_itself()
 
@@ -137,6 +140,10 @@ class Supervisor:
             from daskhpc.cluster.tls.material import load_tls
 
             security = load_tls(Path(self.spec.tls_dir), "scheduler").security("scheduler")
+        local_directory = None
+        if self.spec.scheduler_directory:
+            local_directory = self.spec.scheduler_directory
+            os.makedirs(local_directory, mode=0o700, exist_ok=True)
         with dask.config.set({"distributed.scheduler.http.routes": dashboard.scheduler_routes()}):
             scheduler = Scheduler(
                 host=self.spec.scheduler_host,
@@ -146,6 +153,7 @@ class Supervisor:
                 dashboard_address=f"{self.spec.scheduler_host}:{self.spec.dashboard_port}",
                 http_prefix=self.spec.dashboard_prefix or "/",
                 security=security,
+                local_directory=local_directory,
             )
         if self.spec.dashboard_prefix:
             dashboard.guard(scheduler, self.spec.dashboard_prefix,

@@ -17,7 +17,6 @@ failed or the job's end time has come: then the node is done.
 from __future__ import annotations
 
 import errno
-import getpass
 import ipaddress
 import os
 import shutil
@@ -34,6 +33,7 @@ from typing import Optional
 from daskhpc.cluster import targets
 from daskhpc.cluster.logs import log
 from daskhpc.cluster.network import route_source
+from daskhpc.cluster.node import scratch
 from daskhpc.cluster.node.processes import (
     ProcessRecord,
     adopt_orphans,
@@ -54,17 +54,6 @@ TARGETS_INTERVAL = 0.25  # how often to look for a changed targets.json (one sta
 RETIRE_GRACE = 20.0
 # Workers given --lifetime end up to a second before the job's end time, and not all at once.
 END_TIME_SLACK = 10.0
-
-
-def scratch_base(local_directory: Optional[str]) -> Path:
-    """Node-local scratch: --local-directory, else $TMPDIR, /scratch/$USER, /tmp; never home."""
-    if local_directory:
-        return Path(os.path.expandvars(local_directory)).expanduser()
-    candidates = [os.environ.get("TMPDIR"), f"/scratch/{getpass.getuser()}", "/tmp"]
-    for candidate in candidates:
-        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
-            return Path(candidate)
-    return Path("/tmp")
 
 
 def worker_host(spec: ClusterSpec) -> list[str]:
@@ -108,7 +97,7 @@ class Agent:
         self.spec = spec
         self.node = node
         self.record_file = spec.record_file(node.host)
-        self.scratch = scratch_base(spec.local_directory) / f"daskhpc-{spec.cluster_id}-{node.host}"
+        self.scratch = scratch.node_directory(spec.local_directory, spec.cluster_id, node.host)
         self.stop_requested = threading.Event()
         self.workers: dict[str, subprocess.Popen[bytes]] = {}  # by name, every one started
         self.dismissed: dict[str, float] = {}  # dropped from the targets -> when (monotonic)
@@ -126,12 +115,12 @@ class Agent:
         self.record_file.parent.mkdir(mode=0o700, exist_ok=True)
         self._remember(os.getpid(), "agent")
         try:
+            self._write_records()  # the scratch directory is recorded before it exists
             self._follow_targets()
-            self._write_records()
             self._supervise()
         finally:
             self._end_all()
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            scratch.remove(str(self.scratch))
             self._write_records(finished=True)
         return 0
 
@@ -275,7 +264,8 @@ class Agent:
 
     def _write_records(self, finished: bool = False) -> None:
         try:
-            write_records(self.record_file, self.records.values(), finished=finished)
+            write_records(self.record_file, self.records.values(), finished=finished,
+                          scratch=str(self.scratch))
         except OSError as error:
             if error.errno != errno.ENOENT:  # cluster directory removed under us: nothing to do
                 raise

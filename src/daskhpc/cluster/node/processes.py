@@ -93,9 +93,12 @@ def record(pid: int, role: str) -> Optional[ProcessRecord]:
     return ProcessRecord(socket.gethostname(), boot_id(), pid, started, role)
 
 
-def write_records(path: Path, records: Iterable[ProcessRecord], finished: bool = False) -> None:
-    """Atomically (re)write one node's records; finished=True once the node verified all gone."""
-    payload = {"records": [asdict(item) for item in records], "finished": finished}
+def write_records(path: Path, records: Iterable[ProcessRecord], finished: bool = False,
+                  scratch: Optional[str] = None) -> None:
+    """Atomically (re)write one node's records; finished=True once the node verified all gone
+    and removed its scratch directory (daskhpc.cluster.node.scratch), recorded here."""
+    payload = {"records": [asdict(item) for item in records], "finished": finished,
+               "scratch": scratch}
     write_private(path, json.dumps(payload))
 
 
@@ -105,6 +108,15 @@ def read_records(path: Path) -> tuple[list[ProcessRecord], bool]:
     except (OSError, ValueError):
         return [], False
     return [ProcessRecord(**item) for item in payload["records"]], bool(payload["finished"])
+
+
+def read_scratch(path: Path) -> Optional[str]:
+    """The node's scratch directory as its agent recorded it, or None."""
+    try:
+        scratch = json.loads(path.read_text()).get("scratch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return scratch if isinstance(scratch, str) else None
 
 
 def children(pid: int) -> Optional[list[int]]:
@@ -177,6 +189,9 @@ def reap(records: Iterable[ProcessRecord], grace: float = 0.5) -> list[ProcessRe
     while time.monotonic() < deadline and any(_still(pid, t) for pid, t in targets.items()):
         time.sleep(0.02)
     send_signal([pid for pid, t in targets.items() if _still(pid, t)], signal.SIGKILL)
+    deadline = time.monotonic() + grace  # gone, not only signalled: their files go next
+    while time.monotonic() < deadline and any(_still(pid, t) for pid, t in targets.items()):
+        time.sleep(0.02)
     return alive
 
 

@@ -1,7 +1,9 @@
-"""`python -m daskhpc.cluster.node.reap RECORDS_FILE`: end what is recorded and still runs here.
+"""`python -m daskhpc.cluster.node.reap RECORDS_FILE`: clean up after a node's agent, on that node.
 
 Run on a node by stop-dask-cluster (through the cluster's launcher) when that node's agent did
-not verify its own end. Prints one JSON line: how many recorded processes were still alive.
+not verify its own end: ends what is recorded and still runs here, then removes the node's
+scratch directory as the agent recorded it (daskhpc.cluster.node.scratch). Prints one JSON line:
+which recorded processes were still alive.
 """
 
 from __future__ import annotations
@@ -10,12 +12,20 @@ import json
 import sys
 from pathlib import Path
 
-from daskhpc.cluster.node.processes import read_records, reap
+from daskhpc.cluster.node import scratch
+from daskhpc.cluster.node.processes import ProcessRecord, read_records, read_scratch, reap
+
+
+def clean_node(record_file: Path) -> list[ProcessRecord]:
+    """Reap the node's recorded processes, then remove its scratch; the records still alive."""
+    records, _ = read_records(record_file)
+    survivors = reap(records)
+    scratch.remove(read_scratch(record_file))
+    return survivors
 
 
 def main() -> int:
-    records, _ = read_records(Path(sys.argv[1]))
-    survivors = reap(records)
+    survivors = clean_node(Path(sys.argv[1]))
     print(json.dumps({"reaped": [item.pid for item in survivors]}))
     return 0
 
