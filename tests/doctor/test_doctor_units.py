@@ -212,3 +212,16 @@ def test_the_doctor_line_repeats_what_start_was_asked() -> None:
                                    "--timeout", "30", "--no-tls"])
     assert command_line(args) == ("dask-cluster-doctor --hosts 'node[1-3]' --interface ib0 "
                                   "--no-tls")
+
+
+def test_a_ca_others_can_open_is_a_problem_with_the_way_out(tmp_path: Path) -> None:
+    ca = tmp_path / ".local" / "state" / "daskhpc" / "ca"
+    ca.mkdir(parents=True)
+    ca.chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run([sys.executable, "-m", "daskhpc", "doctor", "--launcher", "local"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert (f"problem  certificates:      others can open {ca}, your CA: its key may have been "
+            f"read  fix: with no cluster running: rm -r {ca} (the next start makes a new CA)"
+            ) in result.stdout
