@@ -7,6 +7,7 @@ fixture checks that no process of the environment is left on any node.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -208,3 +209,35 @@ def test_vanished_node_is_noticed_and_the_rest_keeps_working(node_user: User):
         subprocess.run([*link, "route", "replace", "default", "via", gateway], check=True)
     # Back on the network, node3's workers find no scheduler and exit; its agent with them.
     assert node_user.wait_until_clean(timeout=120, nodes=[node3]) == {}
+
+
+def test_a_lost_node_that_went_down_is_cleaned_by_stopping_again(node_user: User):
+    """A lost node that crashed (its processes gone, its disk kept): stop cannot reach it, so its
+    scratch stays; once it is back, stop-dask-cluster ID again removes it."""
+    bed = node_user.bed
+    assert bed is not None
+    spec = node_user.start("--hostfile", str(node_user.hostfile("node1", "node2", "node3")))
+    node3 = bed.nodes[2]
+    link = ["ip", "-n", node3.netns]
+    subprocess.run([*link, "link", "set", "eth0", "down"], check=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "node3" not in json.loads(node_user.dask("status", "--json").stdout)["lost_nodes"]:
+            assert time.monotonic() < deadline, "node3 never reported lost"
+            time.sleep(0.5)
+        assert "not checked: node3" in node_user.dask("stop").stdout
+        # The crash: node3's processes end without a word (SIGKILL), their files stay.
+        records = json.loads((Path(spec["cluster_dir"]) / "procs" / "node3.json").read_text())
+        for item in records["records"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(item["pid"], signal.SIGKILL)
+        assert node_user.wait_until_clean(nodes=[node3], scratch=False) == {}
+        assert node_user.leftovers(nodes=[node3]).keys() == {"node3"}  # its scratch
+    finally:
+        subprocess.run([*link, "link", "set", "eth0", "up"], check=True)
+        gateway = node3.address.rsplit(".", 1)[0] + ".254"  # as the bed set it up
+        subprocess.run([*link, "route", "replace", "default", "via", gateway], check=True)
+    again = node_user.dask("stop", spec["cluster_id"])
+    assert again.returncode == 0, again.stderr
+    assert "not checked" not in again.stdout and "on its 3 node(s)" in again.stdout, again.stdout
+    assert node_user.leftovers() == {}

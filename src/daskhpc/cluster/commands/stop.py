@@ -1,8 +1,9 @@
 """stop-dask-cluster: orderly shutdown through the supervisor, then proof that nothing is left.
 
 The supervisor gets SIGTERM and ends every node session; each node agent verifies its node is
-clean and marks its record file finished. Nodes not marked finished (supervisor killed, node
-lost) are reaped from their records: by PID + start time, never by process name.
+clean and marks its record file finished. Nodes not marked finished (supervisor killed, agent
+killed) are reaped from their records: by PID + start time, never by process name; their scratch
+goes too. A node lost while the cluster ran is left out; stopping the cluster again reaches it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def run(options: StopOptions) -> int:
         if lost:
             print(f"not checked: {', '.join(lost)}, lost while the cluster ran (unreachable); "
                   f"its workers exit by themselves {state.spec.death_timeout:g} s after losing "
-                  "the scheduler")
+                  "the scheduler and take their files with them; if the node went down, run "
+                  f"stop-dask-cluster {state.cluster_id} again once it is back to remove them")
     return 0
 
 
@@ -53,7 +55,8 @@ def stop_cluster(state: ClusterState) -> int:
     jobqueue.cancel_recorded(state.directory)
     if supervisor is not None:
         end_supervisor(supervisor)
-    reaped = reap_leftovers(state)
+    # Stopped before: asked again to clean up, the nodes lost then included (back by now?).
+    reaped = reap_leftovers(state, lost_too=state.stopped)
     forget(state)
     return reaped
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from daskhpc.cluster.launchers import get_launcher
@@ -18,17 +19,23 @@ from daskhpc.errors import DaskhpcError
 
 
 def lost_nodes(state: ClusterState) -> list[str]:
-    """Nodes the supervisor found unreachable (daskhpc.cluster.head.supervisor): not checked."""
+    """Nodes the supervisor found unreachable (daskhpc.cluster.head.supervisor) whose end
+    nobody has verified since (their agent, back on the network, or stop's reaping)."""
     lost: list[str] = (state.status() or {}).get("lost", [])
-    return lost
+    records = state.node_records()
+    return [host for host in lost if not records.get(host, ([], False))[1]]
 
 
-def reap_leftovers(state: ClusterState) -> int:
+def reap_leftovers(state: ClusterState, lost_too: bool = False) -> int:
     """Clean up every node whose agent did not verify its own end (its processes, its scratch);
-    return how many recorded processes were alive."""
-    lost = lost_nodes(state)
+    return how many recorded processes were alive.
+
+    Lost nodes are left out (stop must not wait for them) unless `lost_too`: then those that
+    answer are cleaned up too, and the others stay lost.
+    """
+    lost = set(lost_nodes(state))
     pending = {host: records for host, (records, finished) in state.node_records().items()
-               if not finished and records and host not in lost}
+               if not finished and records and (lost_too or host not in lost)}
     if not pending:
         return 0
     here = socket.gethostname()
@@ -39,8 +46,15 @@ def reap_leftovers(state: ClusterState) -> int:
         if all(item.host == here for item in pending[host]):
             return len(clean_node(record_file))
         argv = [state.spec.python, "-m", "daskhpc.cluster.node.reap", str(record_file)]
-        result = launcher.run_on_node(host, argv)
+        try:
+            result = launcher.run_on_node(host, argv)
+        except subprocess.TimeoutExpired:
+            if host in lost:
+                return 0
+            raise
         if result.returncode != 0:
+            if host in lost:
+                return 0  # still unreachable
             raise DaskhpcError(
                 f"could not check {host} for leftover processes ({result.stderr.strip()}); "
                 f"its records are in {record_file}"
