@@ -147,6 +147,15 @@ print(json.dumps([idle, busy, len(client.scheduler_info(n_workers=-1)["workers"]
         assert busy > 1  # grew under load
         assert wait_for(lambda: records_exact(user, cluster_dir, kernel.pid), what="exact records")
 
+        # Scaling by hand ends adaptive scaling: the idle cluster keeps the workers asked for.
+        kept = kernel.value("""
+cluster.scale(3)
+wait_workers(client, 3)
+time.sleep(2)  # ten of the Adaptive's intervals: it would have retired two by now
+print(json.dumps([len(client.scheduler_info(n_workers=-1)["workers"]),
+                  adaptive.periodic_callback is None]))""")
+        assert kept == [3, True]
+
         logs = kernel.value("""
 logs = cluster.get_logs()
 print(json.dumps({name: len(text) for name, text in logs.items()}))""")

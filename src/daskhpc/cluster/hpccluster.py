@@ -58,6 +58,13 @@ def _start_options(given: dict[str, Any]) -> StartOptions:
     return StartOptions.from_config(**given)
 
 
+class HPCAdaptive(DaskAdaptive):
+    """distributed's Adaptive, growing the cluster without `scale()`, which would stop it."""
+
+    async def scale_up(self, n: int) -> None:
+        await self.cluster._scale(n)
+
+
 class HPCCluster(Cluster):
     """A daskhpc cluster across the allocation's nodes (or this machine alone without one).
 
@@ -224,8 +231,13 @@ class HPCCluster(Cluster):
 
     def scale(self, n: int) -> Any:  # type: ignore[override]
         """n workers in all: new ones start on the nodes with the fewest, surplus ones retire
-        gracefully (their data moves to the others first)."""
+        gracefully (their data moves to the others first). Scaling by hand ends adaptive
+        scaling (as distributed's widget does): the Dask tab's SCALE after its "Adaptive"
+        would otherwise be undone by the Adaptive still running."""
         scaling.check_size(self.spec, n)
+        if isinstance(self._adaptive, HPCAdaptive):
+            self._adaptive.stop()
+            self._adaptive = None
         return self.sync(self._scale, n, asynchronous=self._in_loop())
 
     def scale_down(self, workers: Any) -> Any:
@@ -278,7 +290,7 @@ class HPCCluster(Cluster):
     async def _run(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
-    def adapt(self, Adaptive: type[DaskAdaptive] = DaskAdaptive,
+    def adapt(self, Adaptive: type[DaskAdaptive] = HPCAdaptive,
               **kwargs: Any) -> DaskAdaptive:
         """distributed's Adaptive between `minimum` and `maximum` workers (by default at most
         what the allocation holds; more only with worker jobs configured)."""
