@@ -143,7 +143,7 @@ class Supervisor:
         local_directory = None
         if self.spec.scheduler_directory:
             local_directory = self.spec.scheduler_directory
-            os.makedirs(local_directory, mode=0o700, exist_ok=True)
+            scratch.make(Path(local_directory))
         with dask.config.set({"distributed.scheduler.http.routes": dashboard.scheduler_routes()}):
             scheduler = Scheduler(
                 host=self.spec.scheduler_host,

@@ -152,7 +152,8 @@ class Agent:
         for name in new:
             directory = self.scratch / name
             try:
-                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                scratch.make(self.scratch)
+                directory.mkdir(mode=0o700, exist_ok=True)
             except OSError as error:
                 raise NodeFailure(f"cannot create the worker directory {directory} "
                                   f"({error.strerror}); give --local-directory a node-local "

@@ -13,9 +13,11 @@ Standard library only: node agents import it.
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Optional
@@ -67,6 +69,21 @@ def job_script_lines(local_directory: Optional[str], cluster_id: str, place: str
                   '[ -n "$base" ] && [ -d "$base" ] && [ -w "$base" ] && break; done')
     return [choose, f'DASKHPC_SCRATCH="$base/{PREFIX}{cluster_id}-{place}"',
             'trap \'rm -rf "$DASKHPC_SCRATCH"\' EXIT']
+
+
+def make(path: Path) -> None:
+    """Create a cluster's directory (0700), its base too if missing. The name can be guessed
+    (the cluster id shows in `ps`) and the base is often a shared /tmp: an existing entry is
+    taken only if it is a real directory of ours, never one another user planted."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise FileExistsError(errno.EEXIST, "exists and is not a directory of yours",
+                                  str(path)) from None
+        os.chmod(path, 0o700)
 
 
 def remove(path: Optional[str]) -> None:
